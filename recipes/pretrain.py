@@ -1,0 +1,131 @@
+"""Pretrain GPT-2 from scratch with the HF Trainer.
+
+    accelerate launch recipes/pretrain.py                        # builtin:python-docs, tiny model, ~2 min on CPU
+    accelerate launch recipes/pretrain.py --config recipes/configs/pretrain/shakespeare.yaml
+    accelerate launch --config_file accelerate_configs/cpu.yaml recipes/pretrain.py --max_train_minutes 5
+
+Needs a tokenizer (recipes/train_tokenizer.py, or any Hub id via --tokenizer_name). Writes the model
+(safetensors), tokenizer, checkpoints, trainer_state.json (loss history), TensorBoard logs, run_config.yaml,
+run_info.json and results.json (eval_loss, perplexity, eval_bits_per_byte, throughput, a generated sample).
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import TrainingArguments
+
+from hfrecipes.config import cli_main, parse_config
+from hfrecipes.data import DataArguments
+from hfrecipes.modeling import ModelArguments
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "pretrain" / "default.yaml"
+
+
+@dataclass
+class PretrainArguments:
+    max_train_minutes: float | None = field(
+        default=None, metadata={"help": "Wall-clock training budget; fixes max_steps after timing a few steps."}
+    )
+    sample_prompt: str | None = field(default=None, metadata={"help": "Prompt for the sample (default: val text)."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace a finished run in output_dir."})
+
+    def __post_init__(self):
+        if self.max_train_minutes is not None and self.max_train_minutes <= 0:
+            raise ValueError("max_train_minutes must be positive")
+
+
+CONFIG_CLASSES = (DataArguments, ModelArguments, PretrainArguments, TrainingArguments)
+
+
+def main(argv=None):
+    data_args, model_args, run_args, training_args = parse_config(CONFIG_CLASSES, argv, DEFAULT_CONFIG)
+    from transformers import DataCollatorForLanguageModeling, Trainer, set_seed
+
+    from hfrecipes.data import load_text_datasets, pack_dataset
+    from hfrecipes.modeling import build_gpt2, load_tokenizer
+    from hfrecipes.runs import check_output_dir, save_run_config, write_results
+    from hfrecipes.training import (
+        UNBOUNDED_STEPS,
+        add_time_budget,
+        fix_budget_speed_metrics,
+        generate_sample,
+        language_model_metrics,
+    )
+
+    set_seed(training_args.seed)
+    out = check_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
+
+    # --- data
+    tokenizer = load_tokenizer(model_args.tokenizer_name, model_args.trust_remote_code)
+    raw = load_text_datasets(data_args, seed=training_args.seed)
+    with training_args.main_process_first(desc="tokenize and pack"):
+        packed = {
+            split: pack_dataset(
+                ds,
+                tokenizer,
+                model_args.block_size,
+                data_args.text_column,
+                data_args.num_proc,
+                data_args.preprocessing_batch_size,
+            )
+            for split, ds in raw.items()
+        }
+
+    # --- model
+    model = build_gpt2(model_args, tokenizer)
+
+    # --- trainer
+    if run_args.max_train_minutes and training_args.max_steps <= 0:
+        training_args.max_steps = UNBOUNDED_STEPS  # the budget fixes the real number after timing a few steps
+    preprocess_logits, compute_metrics = language_model_metrics(tokenizer)
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=packed["train"],
+        eval_dataset=packed.get("validation"),
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        preprocess_logits_for_metrics=preprocess_logits,
+    )
+    if run_args.max_train_minutes:
+        add_time_budget(trainer, run_args.max_train_minutes)
+    save_run_config(out, data_args, model_args, run_args, training_args, recipe="pretrain")
+
+    # --- train
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    if run_args.max_train_minutes:
+        fix_budget_speed_metrics(trainer, train_result)
+    trainer.save_model()
+    trainer.save_state()
+
+    # --- evaluate and record
+    metrics = trainer.evaluate() if "validation" in packed else {}
+    state = trainer.state
+    tokens = state.global_step * training_args.train_batch_size * training_args.gradient_accumulation_steps
+    tokens *= training_args.world_size * model_args.block_size
+    runtime = train_result.metrics["train_runtime"]
+    prompt = run_args.sample_prompt or (
+        raw["validation"][0][data_args.text_column][:40] if "validation" in raw else ""
+    )
+    results = {
+        **metrics,
+        "perplexity": metrics.get("eval_perplexity"),
+        "train_loss": train_result.metrics.get("train_loss"),
+        "train_runtime": runtime,
+        "train_steps": state.global_step,
+        "train_tokens": tokens,
+        "train_tokens_per_second": tokens / runtime if runtime else None,
+        "num_parameters": model.num_parameters(),
+        "sample_prompt": prompt,
+        "sample": generate_sample(trainer.model, tokenizer, prompt or tokenizer.eos_token, seed=training_args.seed),
+    }
+    write_results(out, results)
+    print(
+        f"Model saved to {out}: eval_loss {metrics.get('eval_loss', float('nan')):.3f}, "
+        f"bits/byte {metrics.get('eval_bits_per_byte', float('nan')):.3f}; see {out}/results.json"
+    )
+
+
+if __name__ == "__main__":
+    cli_main(main)

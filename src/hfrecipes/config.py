@@ -1,0 +1,171 @@
+"""Config parsing: dataclasses + YAML through TRL's parser, with strict keys and one-line user errors.
+
+Precedence, lowest to highest: dataclass defaults < YAML file (``--config``, or the recipe's default config)
+< command-line flags. Every YAML key must be a field of one of the dataclasses; a misspelled key is an error
+that names the closest valid one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import functools
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+
+class UserError(Exception):
+    """A mistake in the user's input: reported as one line, no traceback, exit status 2."""
+
+
+def _closest(key: str, choices: Sequence[str]) -> str:
+    match = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}; pass an existing YAML file to --config")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise UserError(f"malformed YAML in {path}{line}; fix the syntax (key: value, one per line)") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file {path} must be a YAML mapping of field: value, not a {type(data).__name__}")
+    return data
+
+
+def _coerce(action: argparse.Action, key: str, value: Any, source: str) -> Any:
+    """Runs a YAML value through the same converter the command line would use, so types are checked."""
+    convert = action.type
+    if value is None or convert is None:
+        return value
+    try:
+        if action.nargs in ("+", "*") and not isinstance(value, str):
+            values = value if isinstance(value, list) else [value]
+            return [convert(str(v)) for v in values]
+        if isinstance(value, (list, dict)):
+            # Fields typed as dicts (e.g. lr_scheduler_kwargs) are parsed from JSON strings on the CLI.
+            return value
+        return convert(str(value))
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        expected = getattr(convert, "__name__", "the field's type")
+        raise UserError(f"{source}: '{key}' has value {value!r}, which is not a valid {expected}") from None
+
+
+class _Parser:
+    """Thin layer over ``trl.TrlParser``: strict keys, type-checked YAML, and errors as one line."""
+
+    def __init__(self, dataclass_types: Sequence[type], prog: str | None = None):
+        from trl import TrlParser
+
+        self.dataclass_types = list(dataclass_types)
+        self.parser = TrlParser(self.dataclass_types, prog=prog, allow_abbrev=False)
+        self.parser.add_argument("--config", type=str, default=None, help="YAML file of field: value pairs.")
+        self.parser.error = self._error  # argparse prints usage + message; we want one line
+
+    @staticmethod
+    def _error(message: str):
+        raise UserError(message)
+
+    @property
+    def actions(self) -> dict[str, argparse.Action]:
+        return {a.dest: a for a in self.parser._actions if a.dest not in ("help", "config")}
+
+    def parse(self, args: Sequence[str] | None, default_config: str | Path | None) -> tuple[Any, ...]:
+        args = list(sys.argv[1:] if args is None else args)
+        config_path = None
+        if "--config" in args:
+            i = args.index("--config")
+            if i + 1 >= len(args):
+                raise UserError("--config needs a path to a YAML file")
+            config_path = args[i + 1]
+            args = args[:i] + args[i + 2 :]
+        elif default_config is not None:
+            config_path = default_config
+        actions = self.actions
+        if config_path is not None:
+            config = _read_yaml(config_path)
+            unknown = [k for k in config if k not in actions]
+            if unknown:
+                key = unknown[0]
+                raise UserError(f"unknown key '{key}' in {config_path}{_closest(key, actions)}; remove or rename it")
+            config = {k: _coerce(actions[k], k, v, str(config_path)) for k, v in config.items()}
+            self.parser.set_defaults_with_config(**config)
+        for arg in args:
+            if arg.startswith("--"):
+                key = arg[2:].split("=", 1)[0]
+                if key not in actions and key.replace("-", "_") not in actions and key != "help":
+                    raise UserError(f"unknown option '--{key}'{_closest(key, actions)}; see --help for the options")
+        try:
+            outputs = self.parser.parse_args_into_dataclasses(args=args, look_for_args_file=False)
+        except (ValueError, TypeError) as err:  # raised by a dataclass __post_init__
+            raise UserError(str(err).splitlines()[0]) from None
+        return outputs[: len(self.dataclass_types)]
+
+
+def parse_config(
+    dataclass_types: Sequence[type], args: Sequence[str] | None = None, default_config: str | Path | None = None
+) -> tuple[Any, ...]:
+    """Parses ``--config FILE.yaml`` plus CLI overrides into one instance of each dataclass.
+
+    ``default_config`` is used when no ``--config`` is given, so a recipe with no arguments runs its default setup.
+    """
+    return _Parser(dataclass_types).parse(args, default_config)
+
+
+def config_to_dict(*configs: Any) -> dict[str, Any]:
+    """Flat, YAML-safe dict of every field of every config, without secrets: ``--config`` can read it back."""
+    out: dict[str, Any] = {}
+    for cfg in configs:
+        items = cfg.to_dict() if hasattr(cfg, "to_dict") else dataclasses.asdict(cfg)
+        field_names = {f.name for f in dataclasses.fields(cfg) if f.init}
+        for key, value in items.items():
+            if key not in field_names or key.endswith("_token") or key == "hub_token":
+                continue
+            out[key] = yaml.safe_load(yaml.safe_dump(value)) if _yaml_safe(value) else str(value)
+    return out
+
+
+def _yaml_safe(value: Any) -> bool:
+    try:
+        yaml.safe_dump(value)
+        return True
+    except yaml.YAMLError:
+        return False
+
+
+def cli_main(main: Callable[[], Any]) -> None:
+    """Runs a recipe's ``main`` and turns user errors into a one-line message and exit status 2."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    try:
+        main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Decorator form of ``cli_main`` for console-script entry points."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return cli_main(lambda: fn(*args, **kwargs))
+
+    return wrapper

@@ -1,0 +1,201 @@
+"""One data entry point for every recipe: the builtin corpus, local files, or Hub datasets; plus packing."""
+
+from __future__ import annotations
+
+import glob
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import UserError
+from .corpus import BUILTIN_PYTHON_DOCS, load_python_docs
+
+logger = logging.getLogger(__name__)
+
+_BUILDERS = {".txt": "text", ".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str | None = field(
+        default=BUILTIN_PYTHON_DOCS,
+        metadata={
+            "help": f"'{BUILTIN_PYTHON_DOCS}' (embedded, offline) or a Hub dataset id. Ignored with --train_file."
+        },
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name."})
+    train_file: list[str] | None = field(
+        default=None, metadata={"help": "Paths or globs of .txt/.json/.jsonl/.csv/.parquet files to train on."}
+    )
+    validation_file: list[str] | None = field(default=None, metadata={"help": "Paths or globs for validation."})
+    text_column: str = field(default="text", metadata={"help": "Column holding the text."})
+    validation_split_percentage: float = field(
+        default=5.0, metadata={"help": "Held-out share of train when the data has no validation split."}
+    )
+    streaming: bool = field(default=False, metadata={"help": "Stream the data (corpora bigger than memory)."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Truncate train to this many rows."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Truncate validation to this many rows."})
+    num_proc: int | None = field(default=None, metadata={"help": "Processes for tokenization (datasets.map)."})
+    preprocessing_batch_size: int = field(default=1000, metadata={"help": "Rows per batch when tokenizing."})
+
+    def __post_init__(self):
+        if self.train_file and self.dataset_name not in (None, BUILTIN_PYTHON_DOCS):
+            raise ValueError("give either --dataset_name or --train_file, not both")
+        if self.validation_file and not self.train_file:
+            raise ValueError("--validation_file needs --train_file as well")
+        if not 0 <= self.validation_split_percentage < 100:
+            raise ValueError("validation_split_percentage must be in [0, 100)")
+        if self.train_file:
+            for pattern in [*self.train_file, *(self.validation_file or [])]:
+                files = _expand([pattern])
+                if not files:
+                    raise ValueError(f"no file matches '{pattern}'; check the path given to --train_file")
+                suffixes = {Path(f).suffix.lower() for f in files}
+                if not suffixes <= set(_BUILDERS):
+                    bad = sorted(suffixes - set(_BUILDERS))[0] or "(none)"
+                    raise ValueError(f"unsupported file type {bad}; use one of {', '.join(_BUILDERS)}")
+
+
+def _expand(patterns: list[str]) -> list[str]:
+    files: list[str] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
+        files.extend(m for m in matches if Path(m).is_file())
+    return files
+
+
+def _load_files(args: DataArguments):
+    from datasets import load_dataset
+
+    data_files = {"train": _expand(args.train_file)}
+    if args.validation_file:
+        data_files["validation"] = _expand(args.validation_file)
+    builders = {_BUILDERS[Path(f).suffix.lower()] for files in data_files.values() for f in files}
+    if len(builders) > 1:
+        raise UserError(f"mixed file types ({', '.join(sorted(builders))}); give files of one type")
+    builder = builders.pop()
+    kwargs = {}
+    if builder == "text":
+        # A paragraph (blank-line separated) is one document: EOS goes between paragraphs, not between lines.
+        kwargs = {"sample_by": "paragraph"}
+    elif builder == "csv" and any(f.lower().endswith(".tsv") for fs in data_files.values() for f in fs):
+        kwargs = {"sep": "\t"}
+    try:
+        return load_dataset(builder, data_files=data_files, streaming=args.streaming, **kwargs)
+    except Exception as err:  # datasets wraps reader errors in DatasetGenerationError
+        cause = err
+        while cause is not None and not isinstance(cause, UnicodeDecodeError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise UserError(
+            f"a data file is not valid UTF-8 ({cause.reason} at byte {cause.start}); re-encode it as UTF-8"
+        ) from None
+
+
+def load_text_datasets(args: DataArguments, seed: int = 42):
+    """Returns a (possibly streaming) ``DatasetDict`` with ``train`` and ``validation`` splits.
+
+    Sources: the builtin corpus, local files (``--train_file``), or a Hub dataset (``--dataset_name``).
+    Without a validation split, ``validation_split_percentage`` of train is held out (deterministically).
+    """
+    from datasets import DatasetDict, IterableDatasetDict, load_dataset
+
+    if args.train_file:
+        raw = _load_files(args)
+    elif args.dataset_name == BUILTIN_PYTHON_DOCS:
+        raw = load_python_docs()
+        if args.streaming:
+            raw = IterableDatasetDict({k: v.to_iterable_dataset() for k, v in raw.items()})
+    elif args.dataset_name:
+        raw = load_dataset(args.dataset_name, args.dataset_config, streaming=args.streaming)
+    else:
+        raise UserError("no data: give --dataset_name or --train_file")
+
+    for name, ds in raw.items():
+        columns = ds.column_names
+        if columns is not None and args.text_column not in columns:
+            raise UserError(
+                f"the {name} data has no column '{args.text_column}' (columns: {', '.join(columns)}); "
+                "set --text_column"
+            )
+    if not args.streaming and len(raw["train"]) == 0:
+        raise UserError("the training data is empty; point --train_file at a file with text in it")
+    if "validation" not in raw:
+        if args.streaming:
+            # A stream cannot be split by percentage; hold out the first rows instead.
+            n_eval = args.max_eval_samples or 1000
+            raw = IterableDatasetDict({"train": raw["train"].skip(n_eval), "validation": raw["train"].take(n_eval)})
+        elif args.validation_split_percentage > 0:
+            if len(raw["train"]) * args.validation_split_percentage < 100:
+                raise UserError(
+                    f"{len(raw['train'])} training rows are too few to hold out {args.validation_split_percentage}%; "
+                    "give --validation_file or set --validation_split_percentage 0"
+                )
+            split = raw["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=seed)
+            raw = DatasetDict({"train": split["train"], "validation": split["test"]})
+    if args.max_train_samples is not None:
+        raw["train"] = _truncate(raw["train"], args.max_train_samples)
+    if args.max_eval_samples is not None and "validation" in raw:
+        raw["validation"] = _truncate(raw["validation"], args.max_eval_samples)
+    return raw
+
+
+def _truncate(ds, n: int):
+    return ds.take(n) if not hasattr(ds, "__len__") else ds.select(range(min(n, len(ds))))
+
+
+def iter_text_batches(ds, text_column: str = "text", batch_size: int = 1000):
+    """Yields lists of strings; works for map-style and streaming datasets alike."""
+    for batch in ds.select_columns([text_column]).iter(batch_size=batch_size):
+        yield [t for t in batch[text_column] if t]
+
+
+def pack_dataset(
+    ds, tokenizer, block_size: int, text_column: str = "text", num_proc: int | None = None, batch_size: int = 1000
+):
+    """Tokenizes with a batched, cached ``map`` and packs into ``block_size`` blocks with EOS after each document.
+
+    Blocks span document boundaries; only the final partial block is dropped. Returns a dataset with
+    ``input_ids`` (labels are made by the collator). Streaming datasets are packed on the fly.
+    """
+    import numpy as np
+
+    if tokenizer.eos_token_id is None:
+        raise UserError("the tokenizer has no EOS token; set one (e.g. '<|endoftext|>') before packing")
+    eos = tokenizer.eos_token_id
+
+    def tokenize(batch):
+        ids = tokenizer(batch[text_column], add_special_tokens=False, verbose=False)["input_ids"]
+        return {"input_ids": [x + [eos] for x in ids]}
+
+    streaming = not hasattr(ds, "__len__")
+    map_kwargs = {} if streaming else {"num_proc": num_proc, "desc": "Tokenizing"}
+    tokenized = ds.map(tokenize, batched=True, batch_size=batch_size, remove_columns=ds.column_names, **map_kwargs)
+
+    if streaming:
+        carry: list[int] = []
+
+        def pack_stream(batch):
+            # Single-process, in-order iteration: carrying the remainder across batches loses no tokens.
+            carry.extend(t for ids in batch["input_ids"] for t in ids)
+            n = len(carry) // block_size
+            blocks = [carry[i * block_size : (i + 1) * block_size] for i in range(n)]
+            del carry[: n * block_size]
+            return {"input_ids": blocks}
+
+        return tokenized.map(pack_stream, batched=True, batch_size=batch_size)
+
+    def pack_all(table):
+        # One batch = the whole split, so documents are concatenated across batch boundaries.
+        flat = table.column("input_ids").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        n = len(flat) // block_size
+        return {"input_ids": flat[: n * block_size].astype(np.int32).reshape(n, block_size)}
+
+    packed = tokenized.with_format("arrow").map(pack_all, batched=True, batch_size=None, desc="Packing")
+    return packed.with_format(None)
+
+
+def count_tokens(ds) -> int:
+    """Tokens in a packed (map-style) dataset."""
+    return len(ds) * len(ds[0]["input_ids"]) if len(ds) else 0

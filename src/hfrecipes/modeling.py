@@ -1,0 +1,98 @@
+"""Model construction: GPT-2 shapes from config, vocab sized to the tokenizer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    tokenizer_name: str = field(
+        default="outputs/tokenizer", metadata={"help": "Tokenizer folder (from train_tokenizer.py) or Hub id."}
+    )
+    n_layer: int = field(default=4, metadata={"help": "Transformer blocks."})
+    n_head: int = field(default=4, metadata={"help": "Attention heads per block."})
+    n_embd: int = field(default=128, metadata={"help": "Hidden size; must be divisible by n_head."})
+    block_size: int = field(default=128, metadata={"help": "Tokens per training sequence (packing length)."})
+    n_positions: int | None = field(default=None, metadata={"help": "Position embeddings (default: block_size)."})
+    dropout: float = field(default=0.0, metadata={"help": "Dropout on residual, embedding and attention."})
+    vocab_multiple: int = field(default=64, metadata={"help": "Pad the vocab to a multiple of this (speed)."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow code from the Hub (off by default)."})
+
+    def __post_init__(self):
+        for name in ("n_layer", "n_head", "n_embd", "block_size", "vocab_multiple"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}); e.g. n_embd={self.n_head * 32}"
+            )
+        if self.n_positions is None:
+            self.n_positions = self.block_size
+        if self.block_size > self.n_positions:
+            raise ValueError(
+                f"block_size ({self.block_size}) exceeds n_positions ({self.n_positions}); "
+                f"lower block_size or raise n_positions"
+            )
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
+
+
+def padded_vocab_size(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def build_gpt2(args: ModelArguments, tokenizer):
+    """A freshly initialised ``GPT2LMHeadModel`` whose vocab covers the tokenizer (padded for speed)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=padded_vocab_size(len(tokenizer), args.vocab_multiple),
+        n_positions=args.n_positions,
+        n_embd=args.n_embd,
+        n_layer=args.n_layer,
+        n_head=args.n_head,
+        resid_pdrop=args.dropout,
+        embd_pdrop=args.dropout,
+        attn_pdrop=args.dropout,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = mark_causal_lm_loss(GPT2LMHeadModel(config))
+    logger.info("GPT-2 from scratch: %.2fM parameters, vocab %d", model.num_parameters() / 1e6, config.vocab_size)
+    return model
+
+
+def mark_causal_lm_loss(model):
+    """Declares GPT-2's loss as ``ForCausalLM``.
+
+    transformers infers ``loss_type`` from the class name and finds none for ``GPT2LMHeadModel``; the Trainer then
+    counts ``num_items_in_batch`` over unshifted labels, so train and eval losses come out (T-1)/T too small.
+    """
+    if getattr(model, "loss_type", None) is None:
+        model.loss_type = "ForCausalLM"
+    return model
+
+
+def load_tokenizer(name: str, trust_remote_code: bool = False):
+    """``AutoTokenizer`` for a folder or Hub id, with a pad token distinct from EOS where one can be added."""
+    from transformers import AutoTokenizer
+
+    from .config import UserError
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise UserError(
+            f"cannot load tokenizer '{name}' ({str(err).splitlines()[0][:120]}); "
+            "train one with recipes/train_tokenizer.py or give a Hub id"
+        ) from None
+    if tokenizer.eos_token is None:
+        raise UserError(f"tokenizer '{name}' has no EOS token; set eos_token in its tokenizer_config.json")
+    if tokenizer.pad_token is None:
+        tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+    return tokenizer

@@ -1,0 +1,68 @@
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Offline before any HF library is imported; tests never reach the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("HFRECIPES_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def load_recipe(name: str):
+    """Imports recipes/<name>.py as a module (recipes are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def launch(recipe: str, *args: str, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
+    """Runs a recipe the way users do: accelerate launch with the single-process CPU config."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "accelerate_configs" / "cpu.yaml"),
+        str(ROOT / "recipes" / f"{recipe}.py"),
+        *args,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{recipe} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def run_script(recipe: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Runs a recipe with plain python (for error-path tests: exit code and stderr)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "recipes" / f"{recipe}.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory) -> Path:
+    """A 512-token BPE trained on part of the builtin corpus, shared by the tests."""
+    out = tmp_path_factory.mktemp("tokenizer")
+    load_recipe("train_tokenizer").main(
+        ["--vocab_size", "512", "--max_train_samples", "600", "--output_dir", str(out), "--overwrite"]
+    )
+    return out
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA

@@ -1,0 +1,223 @@
+import json
+import math
+
+import pytest
+import yaml
+from conftest import SHARED_DATA, launch, run_script
+
+TINY = [
+    "--n_layer",
+    "1",
+    "--n_head",
+    "2",
+    "--n_embd",
+    "32",
+    "--block_size",
+    "32",
+    "--max_train_samples",
+    "300",
+    "--per_device_train_batch_size",
+    "8",
+    "--per_device_eval_batch_size",
+    "16",
+    "--learning_rate",
+    "3e-3",
+    "--logging_steps",
+    "1",
+    "--report_to",
+    "tensorboard",
+    "--max_train_minutes",
+    "0",
+]
+
+
+def tiny(*extra):
+    """TINY with max_train_minutes unset again (the default config sets a budget)."""
+    args = [a for a in TINY]
+    i = args.index("--max_train_minutes")
+    del args[i : i + 2]
+    return [*args, *extra]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tiny_tokenizer, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pretrain") / "run"
+    config = tmp_path_factory.mktemp("cfg") / "no_budget.yaml"
+    default = yaml.safe_load(open("recipes/configs/pretrain/default.yaml"))
+    default.pop("max_train_minutes")
+    config.write_text(yaml.safe_dump(default))
+    launch(
+        "pretrain",
+        "--config",
+        str(config),
+        *tiny(
+            "--tokenizer_name",
+            str(tiny_tokenizer),
+            "--max_steps",
+            "30",
+            "--save_steps",
+            "15",
+            "--eval_on_start",
+            "--eval_strategy",
+            "steps",
+            "--eval_steps",
+            "30",
+            "--output_dir",
+            str(out),
+        ),
+    )
+    return out, config
+
+
+def test_pretrain_writes_a_complete_output_folder(pretrained):
+    out, _ = pretrained
+    for name in [
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "trainer_state.json",
+        "results.json",
+        "run_config.yaml",
+        "run_info.json",
+        "checkpoint-15",
+        "checkpoint-30",
+    ]:
+        assert (out / name).exists(), name
+    assert list((out / "runs").rglob("events.out.tfevents.*")), "TensorBoard logs by report_to"
+    assert not list(out.glob("*.bin")) or [p.name for p in out.glob("*.bin")] == ["training_args.bin"]
+    results = json.loads((out / "results.json").read_text())
+    for key in ["eval_loss", "perplexity", "eval_bits_per_byte", "train_runtime", "train_tokens_per_second", "sample"]:
+        assert results[key] is not None, key
+    assert results["train_steps"] == 30 and results["train_tokens"] == 30 * 8 * 32
+    assert results["perplexity"] == pytest.approx(math.exp(results["eval_loss"]), rel=1e-3)
+    assert 0.5 < results["eval_bits_per_byte"] < 4 and results["train_tokens_per_second"] > 100
+    assert isinstance(results["sample"], str) and len(results["sample"]) > len(results["sample_prompt"])
+
+
+def test_pretrain_learns(pretrained):
+    out, _ = pretrained
+    state = json.loads((out / "trainer_state.json").read_text())
+    evals = [e["eval_loss"] for e in state["log_history"] if "eval_loss" in e]
+    losses = [e["loss"] for e in state["log_history"] if "loss" in e]
+    assert len(losses) == 30, "a loss per step in trainer_state.json"
+    assert evals[-1] < evals[0] - 0.5, "validation loss falls from its initial value"
+    assert evals[0] == pytest.approx(math.log(512), abs=0.5), "untrained model is near-uniform over the vocab"
+
+
+def test_resolved_config_reproduces_the_run(pretrained):
+    out, _ = pretrained
+    cfg = yaml.safe_load((out / "run_config.yaml").read_text())
+    assert cfg["n_embd"] == 32 and cfg["max_steps"] == 30 and "hub_token" not in cfg
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["recipe"] == "pretrain" and info["versions"]["torch"]
+
+
+def test_resume_from_checkpoint(pretrained, tmp_path):
+    import shutil
+
+    out, config = pretrained
+    copy = tmp_path / "resumed"
+    shutil.copytree(out / "checkpoint-15", copy / "checkpoint-15")
+    cfg = yaml.safe_load((out / "run_config.yaml").read_text())
+    launch(
+        "pretrain",
+        "--config",
+        str(config),
+        *tiny(
+            "--tokenizer_name",
+            cfg["tokenizer_name"],
+            "--max_steps",
+            "30",
+            "--save_steps",
+            "15",
+            "--output_dir",
+            str(copy),
+            "--resume_from_checkpoint",
+            str(copy / "checkpoint-15"),
+        ),
+    )
+    state = json.loads((copy / "trainer_state.json").read_text())
+    assert state["global_step"] == 30
+    assert min(e["step"] for e in state["log_history"] if "loss" in e) == 1, "history carried over from checkpoint"
+
+
+def test_time_budget_fixes_steps_and_decays_lr(tiny_tokenizer, tmp_path):
+    out = tmp_path / "budget"
+    launch(
+        "pretrain",
+        *tiny(
+            "--tokenizer_name",
+            str(tiny_tokenizer),
+            "--max_train_minutes",
+            "0.15",
+            "--lr_scheduler_type",
+            "cosine",
+            "--save_strategy",
+            "no",
+            "--output_dir",
+            str(out),
+        ),
+    )
+    results = json.loads((out / "results.json").read_text())
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["max_steps"] == state["global_step"] == results["train_steps"] > 13
+    assert 0.15 * 60 * 0.7 < results["train_runtime"] < 0.15 * 60 * 1.5
+    lrs = [e["learning_rate"] for e in state["log_history"] if "learning_rate" in e]
+    assert max(lrs) == pytest.approx(3e-3, rel=0.2) and lrs[-1] < 0.05 * max(lrs), "schedule decays to the end"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--n_embd", "30", "--n_head", "4"], "n_embd (30) must be divisible by n_head (4)"),
+        (["--block_size", "256", "--n_positions", "128"], "block_size (256) exceeds n_positions (128)"),
+        (["--tokenizer_name", "/nonexistent/tok"], "cannot load tokenizer '/nonexistent/tok'"),
+        (["--learning_rat", "0.1"], "unknown option '--learning_rat' (did you mean 'learning_rate'?)"),
+    ],
+)
+def test_bad_inputs_are_one_line_errors(args, message, tmp_path):
+    proc = run_script("pretrain", "--output_dir", str(tmp_path / "o"), *args)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.slow
+def test_real_data_shakespeare(tmp_path, shared_data):
+    text = (SHARED_DATA / "tinyshakespeare" / "input.txt").read_text()
+    cut = int(len(text) * 0.9)
+    (tmp_path / "train.txt").write_text(text[:cut])
+    (tmp_path / "val.txt").write_text(text[cut:])
+    tok = tmp_path / "tok"
+    launch(
+        "train_tokenizer", "--train_file", str(tmp_path / "train.txt"), "--vocab_size", "512", "--output_dir", str(tok)
+    )
+    out = tmp_path / "lm"
+    launch(
+        "pretrain",
+        "--config",
+        "recipes/configs/pretrain/shakespeare.yaml",
+        "--tokenizer_name",
+        str(tok),
+        "--train_file",
+        str(tmp_path / "train.txt"),
+        "--validation_file",
+        str(tmp_path / "val.txt"),
+        "--max_train_minutes",
+        "0.3",
+        "--n_layer",
+        "2",
+        "--n_embd",
+        "64",
+        "--n_head",
+        "2",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--output_dir",
+        str(out),
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert results["eval_bits_per_byte"] < 4.0, "well below the ~9 bits/byte of an untrained model"
