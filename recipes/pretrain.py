@@ -24,14 +24,14 @@ DEFAULT_CONFIG = Path(__file__).parent / "configs" / "pretrain" / "default.yaml"
 @dataclass
 class PretrainArguments:
     max_train_minutes: float | None = field(
-        default=None, metadata={"help": "Wall-clock training budget; fixes max_steps after timing a few steps."}
+        default=None, metadata={"help": "Wall-clock training budget in minutes (sets max_steps); 0 is off."}
     )
     sample_prompt: str | None = field(default=None, metadata={"help": "Prompt for the sample (default: val text)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished run in output_dir."})
 
     def __post_init__(self):
-        if self.max_train_minutes is not None and self.max_train_minutes <= 0:
-            raise ValueError("max_train_minutes must be positive")
+        if self.max_train_minutes is not None and self.max_train_minutes < 0:
+            raise ValueError("max_train_minutes must be >= 0 (0 turns the budget off)")
 
 
 CONFIG_CLASSES = (DataArguments, ModelArguments, PretrainArguments, TrainingArguments)

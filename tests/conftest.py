@@ -66,3 +66,40 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_tokenizer, tmp_path_factory) -> Path:
+    """A tiny GPT-2 pretrained for 20 steps by recipes/pretrain.py (folder with model + tokenizer), for fine-tunes."""
+    out = tmp_path_factory.mktemp("tiny_lm") / "model"
+    load_recipe("pretrain").main(
+        [
+            "--tokenizer_name",
+            str(tiny_tokenizer),
+            "--n_layer",
+            "1",
+            "--n_head",
+            "2",
+            "--n_embd",
+            "32",
+            "--block_size",
+            "64",
+            "--max_train_samples",
+            "200",
+            "--max_steps",
+            "20",
+            "--max_train_minutes",
+            "0",
+            "--per_device_train_batch_size",
+            "8",
+            "--learning_rate",
+            "3e-3",
+            "--save_strategy",
+            "no",
+            "--report_to",
+            "none",
+            "--output_dir",
+            str(out),
+        ]
+    )
+    return out

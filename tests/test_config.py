@@ -5,7 +5,7 @@ import pytest
 import yaml
 from conftest import ROOT, load_recipe
 
-from hfrecipes.config import UserError, config_to_dict, parse_config
+from hfrecipes.config import UserError, check_config_file, config_to_dict, parse_config
 
 
 @dataclass
@@ -81,6 +81,12 @@ def test_post_init_errors_become_user_errors():
         parse_config([A, B], ["--depth", "0"])
 
 
+def test_check_config_file_reports_bad_keys_and_types(tmp_path):
+    assert check_config_file([A, B], write(tmp_path, "steps: 3\n")) == {"steps": 3}
+    with pytest.raises(UserError, match="did you mean 'depth'"):
+        check_config_file([A, B], write(tmp_path, "dept: 3\n"))
+
+
 def test_config_round_trip(tmp_path):
     a, b = parse_config([A, B], ["--lr", "0.3", "--files", "p.txt"])
     path = tmp_path / "resolved.yaml"
@@ -100,8 +106,8 @@ def test_every_recipe_config_parses(path):
     assert lines[0].startswith("#") and any("Launch" in line or "launch" in line for line in lines[:4]), (
         "a config starts with a comment saying what it trains and how to launch it"
     )
-    parsed = parse_config(module.CONFIG_CLASSES, ["--config", str(path)])
-    assert len(parsed) == len(module.CONFIG_CLASSES)
+    values = check_config_file(module.CONFIG_CLASSES, path)
+    assert values, "keys are valid field names and values have the fields' types"
 
 
 def test_every_accelerate_config_parses():

@@ -5,47 +5,22 @@ import pytest
 import yaml
 from conftest import SHARED_DATA, launch, run_script
 
-TINY = [
-    "--n_layer",
-    "1",
-    "--n_head",
-    "2",
-    "--n_embd",
-    "32",
-    "--block_size",
-    "32",
-    "--max_train_samples",
-    "300",
-    "--per_device_train_batch_size",
-    "8",
-    "--per_device_eval_batch_size",
-    "16",
-    "--learning_rate",
-    "3e-3",
-    "--logging_steps",
-    "1",
-    "--report_to",
-    "tensorboard",
-    "--max_train_minutes",
-    "0",
-]
+# fmt: off
+TINY = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--block_size", "32", "--max_train_samples", "300",
+        "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16", "--learning_rate", "3e-3",
+        "--logging_steps", "1", "--report_to", "tensorboard"]
+# fmt: on
 
 
 def tiny(*extra):
-    """TINY with max_train_minutes unset again (the default config sets a budget)."""
-    args = [a for a in TINY]
-    i = args.index("--max_train_minutes")
-    del args[i : i + 2]
-    return [*args, *extra]
+    """The tiny shape, no time budget (the default config sets one) unless ``extra`` sets it again."""
+    return [*TINY, "--max_train_minutes", "0", *extra]
 
 
 @pytest.fixture(scope="module")
 def pretrained(tiny_tokenizer, tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrain") / "run"
-    config = tmp_path_factory.mktemp("cfg") / "no_budget.yaml"
-    default = yaml.safe_load(open("recipes/configs/pretrain/default.yaml"))
-    default.pop("max_train_minutes")
-    config.write_text(yaml.safe_dump(default))
+    config = "recipes/configs/pretrain/default.yaml"
     launch(
         "pretrain",
         "--config",

@@ -85,6 +85,16 @@ class _Parser:
     def actions(self) -> dict[str, argparse.Action]:
         return {a.dest: a for a in self.parser._actions if a.dest not in ("help", "config")}
 
+    def read_config(self, path: str | Path) -> dict[str, Any]:
+        """The YAML file's values, keys checked against the fields and values converted to the fields' types."""
+        actions = self.actions
+        config = _read_yaml(path)
+        unknown = [k for k in config if k not in actions]
+        if unknown:
+            key = unknown[0]
+            raise UserError(f"unknown key '{key}' in {path}{_closest(key, actions)}; remove or rename it")
+        return {k: _coerce(actions[k], k, v, str(path)) for k, v in config.items()}
+
     def parse(self, args: Sequence[str] | None, default_config: str | Path | None) -> tuple[Any, ...]:
         args = list(sys.argv[1:] if args is None else args)
         config_path = None
@@ -98,13 +108,7 @@ class _Parser:
             config_path = default_config
         actions = self.actions
         if config_path is not None:
-            config = _read_yaml(config_path)
-            unknown = [k for k in config if k not in actions]
-            if unknown:
-                key = unknown[0]
-                raise UserError(f"unknown key '{key}' in {config_path}{_closest(key, actions)}; remove or rename it")
-            config = {k: _coerce(actions[k], k, v, str(config_path)) for k, v in config.items()}
-            self.parser.set_defaults_with_config(**config)
+            self.parser.set_defaults_with_config(**self.read_config(config_path))
         for arg in args:
             if arg.startswith("--"):
                 key = arg[2:].split("=", 1)[0]
@@ -125,6 +129,11 @@ def parse_config(
     ``default_config`` is used when no ``--config`` is given, so a recipe with no arguments runs its default setup.
     """
     return _Parser(dataclass_types).parse(args, default_config)
+
+
+def check_config_file(dataclass_types: Sequence[type], path: str | Path) -> dict[str, Any]:
+    """Checks a YAML config's keys and value types without building the configs (no file or hardware checks)."""
+    return _Parser(dataclass_types).read_config(path)
 
 
 def config_to_dict(*configs: Any) -> dict[str, Any]:

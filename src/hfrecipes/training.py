@@ -17,8 +17,9 @@ UNBOUNDED_STEPS = 10**9  # placeholder max_steps until the budget fixes the real
 class TimeBudget(TrainerCallback, ExportableState):
     """Fits training into ``minutes`` of wall time.
 
-    After ``skip_steps`` warm-up steps (compilation, allocator) it times ``timing_steps`` steps, fixes the total
-    number of steps that fit the budget, and re-targets the LR schedule so it decays to the end of the budget.
+    After ``skip_steps`` warm-up steps (compilation, allocator) it times at least ``timing_steps`` steps (and 5% of
+    the budget), fixes the total number of steps that fit the budget, and re-targets the LR schedule so it decays
+    to the end of the budget.
     The fixed step count is saved in checkpoints, so a resumed run keeps the same schedule, and is broadcast
     from rank 0 so every process stops at the same step.
     """
@@ -49,15 +50,18 @@ class TimeBudget(TrainerCallback, ExportableState):
     def on_step_end(self, args, state, control, **kwargs):
         step = state.global_step
         if self.total_steps is None:
+            now = time.perf_counter()
             if step == self.skip_steps:
-                self._t_mark = time.perf_counter()
-            elif step == self.skip_steps + self.timing_steps:
-                now = time.perf_counter()
-                self.seconds_per_step = (now - self._t_mark) / self.timing_steps
-                remaining = self.minutes * 60 - (now - self._t0)
-                total = step + max(0, math.floor(remaining / self.seconds_per_step))
-                self._fix(args, state, _broadcast(total))
-            elif time.perf_counter() - self._t0 > self.minutes * 60:
+                self._t_mark = now
+            elif step > self.skip_steps:
+                timed = step - self.skip_steps
+                # Time at least `timing_steps` steps and 5% of the budget (<= 30 s): tiny steps are noisy.
+                window = min(0.05 * self.minutes * 60, 30.0)
+                if timed >= self.timing_steps and now - self._t_mark >= window:
+                    self.seconds_per_step = (now - self._t_mark) / timed
+                    remaining = self.minutes * 60 - (now - self._t0)
+                    self._fix(args, state, _broadcast(step + max(0, math.floor(remaining / self.seconds_per_step))))
+            if self.total_steps is None and now - self._t0 > self.minutes * 60:
                 self._fix(args, state, _broadcast(step))  # slower than the timing window allows
         if self.total_steps is not None and step >= self.total_steps:
             control.should_training_stop = True
