@@ -139,7 +139,7 @@ def test_time_budget_fixes_steps_and_decays_lr(tiny_tokenizer, tmp_path):
     assert state["max_steps"] == state["global_step"] == results["train_steps"] > 13
     assert 0.15 * 60 * 0.7 < results["train_runtime"] < 0.15 * 60 * 1.5
     lrs = [e["learning_rate"] for e in state["log_history"] if "learning_rate" in e]
-    assert max(lrs) == pytest.approx(3e-3, rel=0.2) and lrs[-1] < 0.05 * max(lrs), "schedule decays to the end"
+    assert max(lrs) > 1.5e-3 and lrs[-1] < 0.05 * max(lrs), "schedule decays to the end"
 
 
 @pytest.mark.parametrize(

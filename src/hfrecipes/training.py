@@ -24,8 +24,9 @@ class TimeBudget(TrainerCallback, ExportableState):
     from rank 0 so every process stops at the same step.
     """
 
-    def __init__(self, minutes: float, skip_steps: int = 3, timing_steps: int = 10, progress=None):
+    def __init__(self, minutes: float, skip_steps: int = 3, timing_steps: int = 10, progress=None, overrun=1.1):
         self.minutes = minutes
+        self.overrun = overrun
         self.skip_steps = skip_steps
         self.timing_steps = timing_steps
         self.total_steps: int | None = None
@@ -65,7 +66,15 @@ class TimeBudget(TrainerCallback, ExportableState):
                 self._fix(args, state, _broadcast(step))  # slower than the timing window allows
         if self.total_steps is not None and step >= self.total_steps:
             control.should_training_stop = True
+        elif self.total_steps is not None and step % 10 == 0 and _broadcast(self._overran()):
+            # The machine got slower after timing (e.g. shared cores): honour the budget over the schedule.
+            # Rank 0 decides (every 10 steps) so all processes stop at the same step.
+            logger.warning("Time budget overrun: stopping at step %d of %d", step, self.total_steps)
+            control.should_training_stop = True
         return control
+
+    def _overran(self) -> int:
+        return int(time.perf_counter() - self._t0 > self.overrun * self.minutes * 60)
 
     def _fix(self, args, state, total: int) -> None:
         from transformers import get_scheduler
