@@ -121,10 +121,11 @@ def main(argv=None):
         "sample": generate_sample(trainer.model, tokenizer, prompt or tokenizer.eos_token, seed=training_args.seed),
     }
     write_results(out, results)
-    print(
-        f"Model saved to {out}: eval_loss {metrics.get('eval_loss', float('nan')):.3f}, "
-        f"bits/byte {metrics.get('eval_bits_per_byte', float('nan')):.3f}; see {out}/results.json"
-    )
+    if trainer.is_world_process_zero():
+        print(
+            f"Model saved to {out}: eval_loss {metrics.get('eval_loss', float('nan')):.3f}, "
+            f"bits/byte {metrics.get('eval_bits_per_byte', float('nan')):.3f}; see {out}/results.json"
+        )
 
 
 if __name__ == "__main__":

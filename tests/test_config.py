@@ -1,3 +1,4 @@
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,3 +120,6 @@ def test_every_accelerate_config_parses():
         assert path.read_text().startswith("#")
         cfg = load_config_from_file(str(path))
         assert cfg.num_processes >= 1
+        ds_file = (cfg.deepspeed_config or {}).get("deepspeed_config_file")
+        if ds_file:  # validated even where DeepSpeed is not installed
+            assert json.loads((ROOT / ds_file).read_text())["zero_optimization"]["stage"] in (2, 3)

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -128,7 +129,22 @@ def parse_config(
 
     ``default_config`` is used when no ``--config`` is given, so a recipe with no arguments runs its default setup.
     """
+    _cpu_ddp_env()
     return _Parser(dataclass_types).parse(args, default_config)
+
+
+def _cpu_ddp_env() -> None:
+    """Under torchrun (``LOCAL_RANK`` set) on a machine without CUDA, ask for CPU DDP (gloo).
+
+    ``accelerate launch`` with several CPU processes starts them through torchrun, which does not set
+    ``ACCELERATE_USE_CPU``; without it ``TrainingArguments`` sees no accelerator and every process would train
+    alone on the full data instead of joining one DDP group.
+    """
+    if "LOCAL_RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch
+
+        if not torch.cuda.is_available():
+            os.environ.setdefault("ACCELERATE_USE_CPU", "true")
 
 
 def check_config_file(dataclass_types: Sequence[type], path: str | Path) -> dict[str, Any]:
