@@ -9,6 +9,7 @@ Needs a tokenizer (recipes/train_tokenizer.py, or any Hub id via --tokenizer_nam
 run_info.json and results.json (eval_loss, perplexity, eval_bits_per_byte, throughput, a generated sample).
 """
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from hfrecipes.config import cli_main, parse_config
 from hfrecipes.data import DataArguments
 from hfrecipes.modeling import ModelArguments
 
+logger = logging.getLogger("pretrain")
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "pretrain" / "default.yaml"
 
 
@@ -53,6 +55,7 @@ def main(argv=None):
     )
 
     set_seed(training_args.seed)
+    logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
     out = check_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
 
     # --- data
@@ -117,6 +120,7 @@ def main(argv=None):
         "train_tokens": tokens,
         "train_tokens_per_second": tokens / runtime if runtime else None,
         "num_parameters": model.num_parameters(),
+        "world_size": training_args.world_size,
         "sample_prompt": prompt,
         "sample": generate_sample(trainer.model, tokenizer, prompt or tokenizer.eos_token, seed=training_args.seed),
     }

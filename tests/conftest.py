@@ -23,14 +23,16 @@ def load_recipe(name: str):
     return module
 
 
-def launch(recipe: str, *args: str, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
-    """Runs a recipe the way users do: accelerate launch with the single-process CPU config."""
+def launch(
+    recipe: str, *args: str, timeout: int = 600, check: bool = True, accelerate_config: str = "cpu.yaml"
+) -> subprocess.CompletedProcess:
+    """Runs a recipe the way users do: accelerate launch, by default with the single-process CPU config."""
     cmd = [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
         "--config_file",
-        str(ROOT / "accelerate_configs" / "cpu.yaml"),
+        str(ROOT / "accelerate_configs" / accelerate_config),
         str(ROOT / "recipes" / f"{recipe}.py"),
         *args,
     ]
