@@ -23,7 +23,7 @@ def load_recipe(name: str):
     return module
 
 
-def launch(recipe: str, *args: str, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
+def launch(recipe: str, *args: str, timeout: int = 600, check: bool = True, env=None) -> subprocess.CompletedProcess:
     """Runs a recipe the way users do: accelerate launch with the single-process CPU config."""
     cmd = [
         sys.executable,
@@ -34,7 +34,7 @@ def launch(recipe: str, *args: str, timeout: int = 600, check: bool = True) -> s
         str(ROOT / "recipes" / f"{recipe}.py"),
         *args,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{recipe} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
