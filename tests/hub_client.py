@@ -4,7 +4,8 @@ huggingface_hub reads HF_ENDPOINT when it is imported, so these run in their own
 
     python tests/hub_client.py causal-lm REPO_ID LOCAL_DIR   # logits, tokenizer and generation vs the local folder
     python tests/hub_client.py classifier REPO_ID LOCAL_DIR  # the same through pipeline("text-classification")
-    python tests/hub_client.py anonymous REPO_ID             # what a download without a token gets
+    python tests/hub_client.py access REPO_ID                # what this process's token (or none) may read
+    python tests/hub_client.py hub-access REPO_ID            # the same through huggingface_hub only (faster)
 
 The last line of stdout is a JSON report.
 """
@@ -68,7 +69,8 @@ def classifier(repo_id: str, local_dir: str) -> dict:
     return report
 
 
-def anonymous(repo_id: str) -> dict:
+def access(repo_id: str, with_transformers: bool = True) -> dict:
+    """What this process's credentials get from the repo: "ok" or the error, per kind of call."""
     from huggingface_hub import HfApi, hf_hub_download
 
     report = {}
@@ -81,6 +83,8 @@ def anonymous(repo_id: str) -> dict:
             report[name] = "ok"
         except Exception as err:
             report[name] = type(err).__name__
+    if not with_transformers:
+        return report
     try:
         from transformers import AutoConfig
 
@@ -94,5 +98,7 @@ def anonymous(repo_id: str) -> dict:
 if __name__ == "__main__":
     assert os.environ.get("HF_ENDPOINT", "").startswith("http://127.0.0.1:"), "tests only talk to the loopback server"
     check, *args = sys.argv[1:]
-    result = {"causal-lm": causal_lm, "classifier": classifier, "anonymous": anonymous}[check](*args)
+    checks = {"causal-lm": causal_lm, "classifier": classifier, "access": access}
+    checks["hub-access"] = lambda repo_id: access(repo_id, with_transformers=False)
+    result = checks[check](*args)
     print(json.dumps(result, default=str))

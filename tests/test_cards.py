@@ -39,17 +39,35 @@ def test_tokenizer_card(tiny_tokenizer):
     assert "model-index" not in text and not (tiny_tokenizer / "loss_curve.png").exists()
 
 
-def test_card_is_rerendered_only_for_another_repo(tiny_lm, tmp_path):
+def test_card_for_repo_points_the_snippet_at_the_repo_and_keeps_edits(tiny_lm, tmp_path):
     from huggingface_hub import ModelCard
 
     from hfrecipes.cards import card_for_repo
 
     run = shutil.copytree(tiny_lm, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoint-*"))
+    (run / "README.md").write_text((run / "README.md").read_text() + "\nA note the user added.\n")
     card = ModelCard(card_for_repo(run, "alice/lm"))
-    assert 'model="alice/lm"' in card.text and card.data.model_name == "lm"
+    assert f'model="{run}"' not in card.text and 'model="alice/lm"' in card.text
+    assert card.text.lstrip().startswith("# lm\n") and card.data.model_name == "lm"
     assert card.data.eval_results and card.data.pipeline_tag == "text-generation", "metadata kept"
-    (run / "README.md").write_text(str(card) + "\nA note the user added.\n")
-    assert card_for_repo(run, "alice/lm").endswith("A note the user added.\n"), "an edited card for this repo is kept"
+    assert card.text.endswith("A note the user added.\n")
+    (run / "README.md").write_text(str(card))
+    assert card_for_repo(run, "alice/lm") == str(card), "a card that names the repo is pushed as is"
+    assert 'model="bob/lm2"' in card_for_repo(run, "bob/lm2")
+
+
+def test_base_model_metadata_only_for_hub_ids(tiny_lm, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from hfrecipes.cards import write_model_card
+
+    run = shutil.copytree(tiny_lm, tmp_path / "run", ignore=shutil.ignore_patterns("checkpoint-*"))
+    write_model_card(run, pipeline_tag="text-generation", base_model=str(tiny_lm))
+    card = ModelCard.load(run / "README.md")
+    assert card.data.base_model is None and f"fine-tuned from the local model `{tiny_lm.name}`" in card.text
+    write_model_card(run, pipeline_tag="text-generation", base_model="openai-community/gpt2")
+    card = ModelCard.load(run / "README.md")
+    assert card.data.base_model == "openai-community/gpt2" and "fine-tuned from [`openai-community/gpt2`]" in card.text
 
 
 def test_files_to_push_leave_out_checkpoints_logs_and_pickles(tmp_path):

@@ -213,13 +213,13 @@ def test_private_repo_needs_its_owners_token(hub, run_copy, home):
     proc = push(run_copy, hub_env(hub.endpoint, home), "--repo-id", "alice/secret-clf", "--private")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert hub.repos["alice/secret-clf"]["private"] is True
-    anonymous = client("anonymous", "alice/secret-clf", env=hub_env(hub.endpoint, home / "anonymous", token=None))
+    anonymous = client("access", "alice/secret-clf", env=hub_env(hub.endpoint, home / "anonymous", token=None))
     assert anonymous["model_info"] == anonymous["download"] == "RepositoryNotFoundError"
-    assert "alice/secret-clf" in anonymous["from_pretrained"]
-    bob = client("anonymous", "alice/secret-clf", env=hub_env(hub.endpoint, home / "bob", token=BOB_TOKEN))
-    assert bob == anonymous, "another user's token does not open it either"
-    owner = client("anonymous", "alice/secret-clf", env=hub_env(hub.endpoint, home / "owner"))
-    assert set(owner.values()) == {"ok"}
+    assert "alice/secret-clf" in anonymous["from_pretrained"], "transformers refuses it too"
+    bob = client("hub-access", "alice/secret-clf", env=hub_env(hub.endpoint, home / "bob", token=BOB_TOKEN))
+    assert bob == {"model_info": "RepositoryNotFoundError", "download": "RepositoryNotFoundError"}, "other users too"
+    owner = client("hub-access", "alice/secret-clf", env=hub_env(hub.endpoint, home / "owner"))
+    assert owner == {"model_info": "ok", "download": "ok"}
 
     before = digest(run_copy)
     proc = push(run_copy, hub_env(hub.endpoint, home), "--repo-id", "alice/public-clf")

@@ -1,9 +1,9 @@
 """Model cards: ``README.md`` (a huggingface_hub ``ModelCard``) and ``loss_curve.png``, written into every run folder.
 
 The card is built from what the run left in its folder (``run_info.json``, ``run_config.yaml``, ``results.json``,
-``trainer_state.json``, ``config.json``) plus the few facts only the recipe knows (pipeline tag, base model, which
-metrics go into the model-index), which are kept in the card's YAML metadata. So ``hfrecipes push`` can render it
-again for another repo id without the recipe.
+``trainer_state.json``, ``config.json``) plus the few facts only the recipe knows: pipeline tag, base model, and
+which metrics go into the model-index. Its usage snippet loads from the folder, or from ``repo_id`` when the push
+target is known; ``hfrecipes push`` to another repo points the snippet there and keeps the rest, user edits included.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,6 +119,7 @@ def write_model_card(
     """Writes ``README.md`` and ``loss_curve.png`` into a finished run's folder (main process only).
 
     ``metrics`` names the ``results.json`` entries that go into the model-index; the card's table shows them all.
+    ``base_model`` (a fine-tune's starting point) goes into the metadata when it is a Hub id, not a local folder.
     ``repo_id`` is used in the usage snippet (the local folder when ``None``).
     """
     if not is_main_process():
@@ -144,7 +146,7 @@ def write_model_card(
         license=license,
         library_name="transformers",
         pipeline_tag=pipeline_tag,
-        base_model=base_model,
+        base_model=base_model if _is_hub_id(base_model) else None,
         datasets=[dataset_type] if _is_hub_dataset(config) else None,
         tags=["hfrecipes", recipe, *tags],
         model_name=_model_name(out, repo_id),
@@ -152,23 +154,24 @@ def write_model_card(
     )
     plot_loss_curve(out)
     path = out / CARD_FILE
-    render_model_card(out, card_data, repo_id).save(path)
+    render_model_card(out, card_data, repo_id, base_model).save(path)
     logger.info("Model card written to %s", path)
     return path
 
 
-def render_model_card(output_dir: str | Path, card_data, repo_id: str | None = None):
-    """The ``ModelCard`` for a run folder: ``card_data`` as its metadata, the body rebuilt from the folder's files."""
+def render_model_card(output_dir: str | Path, card_data, repo_id: str | None = None, base_model: str | None = None):
+    """The ``ModelCard`` for a run folder: ``card_data`` as its metadata, the body built from the folder's files."""
     from huggingface_hub import ModelCard
 
     out = Path(output_dir)
     info, config, results = _read_run(out)
     card_data.model_name = _model_name(out, repo_id)
     model_config = _read_json(out / "config.json")
-    ref = repo_id or str(out)
+    ref = json.dumps(repo_id or str(out))  # a quoted Python string; card_for_repo finds it again
+    base = base_model or card_data.base_model
     context = {
         "title": card_data.model_name,
-        "description": _description(out, card_data, info, config, results, model_config),
+        "description": _description(base, card_data.pipeline_tag, info, config, results, model_config),
         "usage": _usage(card_data.pipeline_tag, ref, results, model_config),
         "metrics": [(k, _format(v)) for k, v in sorted(results.items()) if _is_number(v) and not _is_noise(k)],
         "sample": results.get("sample"),
@@ -188,19 +191,26 @@ def render_model_card(output_dir: str | Path, card_data, repo_id: str | None = N
 
 
 def card_for_repo(output_dir: str | Path, repo_id: str) -> str:
-    """The README to push to ``repo_id``: the folder's card as is when it already names the repo, else re-rendered
-    (keeping its metadata) so the usage snippet loads from the Hub."""
+    """The README to push to ``repo_id``: the folder's card, with its usage snippet, title and model-index name
+    pointed at ``repo_id`` when it named another place (the folder, or another repo). Other edits are kept."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    path = Path(output_dir) / CARD_FILE
-    if path.is_file():
-        text = path.read_text(encoding="utf-8")
-        if f'"{repo_id}"' in text:
-            return text
-        card_data = ModelCard.load(path).data
-    else:
+    out = Path(output_dir)
+    path = out / CARD_FILE
+    if not path.is_file():
         card_data = ModelCardData(license=DEFAULT_LICENSE, library_name="transformers", tags=["hfrecipes"])
-    return str(render_model_card(output_dir, card_data, repo_id))
+        return str(render_model_card(out, card_data, repo_id))
+    text = path.read_text(encoding="utf-8")
+    card = ModelCard(text)
+    old = re.search(r'(?:model=|from_pretrained\()("[^"\n]*")', card.text)
+    new = json.dumps(repo_id)
+    if old is None or old.group(1) == new:
+        return text
+    old_name, card.data.model_name = card.data.model_name, _model_name(out, repo_id)
+    card.text = card.text.replace(old.group(1), new)
+    if old_name:
+        card.text = card.text.replace(f"# {old_name}\n", f"# {card.data.model_name}\n", 1)
+    return str(card)
 
 
 # --- pieces of the card
@@ -238,6 +248,10 @@ def _model_name(out: Path, repo_id: str | None) -> str:
     return (repo_id or out.resolve().name).split("/")[-1]
 
 
+def _is_hub_id(name: str | None) -> bool:
+    return bool(name) and re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None and not Path(name).exists()
+
+
 def _is_hub_dataset(config: dict) -> bool:
     name = config.get("dataset_name")
     return bool(name) and not str(name).startswith("builtin:") and not config.get("train_file")
@@ -253,7 +267,7 @@ def _dataset(config: dict) -> tuple[str, str]:
     return name, name + (f" ({config['dataset_config']})" if config.get("dataset_config") else "")
 
 
-def _description(out, card_data, info, config, results, model_config) -> str:
+def _description(base: str | None, pipeline_tag: str | None, info, config, results, model_config) -> str:
     recipe = f"hfrecipes' `recipes/{info.get('recipe', '?')}.py`"
     data = f"`{_dataset(config)[1]}`"
     if not model_config:
@@ -261,11 +275,15 @@ def _description(out, card_data, info, config, results, model_config) -> str:
         return f"A tokenizer{f' ({vocab} tokens)' if vocab else ''} trained with {recipe} on {data}."
     arch = (model_config.get("architectures") or [model_config.get("model_type", "model")])[0]
     size = f" ({results['num_parameters'] / 1e6:.2f}M parameters)" if _is_number(results.get("num_parameters")) else ""
-    base = card_data.base_model
-    origin = f"fine-tuned from [`{base}`](https://huggingface.co/{base})" if base else "trained from scratch"
+    if not base:
+        origin = "trained from scratch"
+    elif _is_hub_id(base):
+        origin = f"fine-tuned from [`{base}`](https://huggingface.co/{base})"
+    else:
+        origin = f"fine-tuned from the local model `{Path(base).name}`"
     text = f"A `{arch}`{size} {origin} with {recipe} on {data}."
     labels = model_config.get("id2label") or {}
-    if card_data.pipeline_tag == "text-classification" and labels:
+    if pipeline_tag == "text-classification" and labels:
         text += " Labels: " + ", ".join(f"`{labels[k]}`" for k in sorted(labels, key=int)) + "."
     return text
 
@@ -277,25 +295,25 @@ def _usage(pipeline_tag: str | None, ref: str, results: dict, model_config: dict
         context = model_config.get("n_positions") or model_config.get("max_position_embeddings") or 1024
         return (
             "from transformers import pipeline\n\n"
-            f'generator = pipeline("text-generation", model="{ref}")\n'
+            f'generator = pipeline("text-generation", model={ref})\n'
             f'print(generator({prompt!r}, max_new_tokens={min(30, context // 4)})[0]["generated_text"])'
         )
     if pipeline_tag == "text-classification":
         return (
             "from transformers import pipeline\n\n"
-            f'classifier = pipeline("text-classification", model="{ref}")\n'
+            f'classifier = pipeline("text-classification", model={ref})\n'
             f"print(classifier({prompt!r}))"
         )
     if not model_config:
         return (
             "from transformers import AutoTokenizer\n\n"
-            f'tokenizer = AutoTokenizer.from_pretrained("{ref}")\n'
+            f"tokenizer = AutoTokenizer.from_pretrained({ref})\n"
             'print(tokenizer.tokenize("Hello world"))'
         )
     return (
         "from transformers import AutoModel, AutoTokenizer\n\n"
-        f'tokenizer = AutoTokenizer.from_pretrained("{ref}")\n'
-        f'model = AutoModel.from_pretrained("{ref}")\n'
+        f"tokenizer = AutoTokenizer.from_pretrained({ref})\n"
+        f"model = AutoModel.from_pretrained({ref})\n"
         'print(model(**tokenizer("Hello world", return_tensors="pt")))'
     )
 
