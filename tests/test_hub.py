@@ -312,3 +312,27 @@ def test_recipe_checks_the_token_before_training(hub, tmp_path, home, token, mes
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert_one_line_error(proc, message)
     assert not out.exists(), "stopped before any work"
+
+
+def test_recipe_whose_push_fails_leaves_a_complete_run_to_push_later(tmp_path, home):
+    server = HubServer(tmp_path / "storage", USERS)
+    server.start()
+    port = server.port
+    server.stop()  # down from the start: the token check only warns, training goes on, the push at the end fails
+    out = tmp_path / "tok"
+    cmd = [sys.executable, str(ROOT / "recipes" / "train_tokenizer.py"), "--vocab_size", "300"]
+    cmd += ["--max_train_samples", "200", "--output_dir", str(out), "--push_to_hub", "--hub_model_id", "alice/late"]
+    env = hub_env(f"http://127.0.0.1:{port}", home)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=180)
+    assert "Could not check the Hub token before training" in proc.stderr
+    assert_one_line_error(proc, "cannot connect to", f"retry with: hfrecipes push {out} --repo-id alice/late")
+    assert {"tokenizer.json", "results.json", "run_config.yaml", "README.md"} <= {p.name for p in out.iterdir()}
+
+    server = HubServer(tmp_path / "storage", USERS)
+    server.start(port)
+    try:
+        proc = push(out, env)  # repo id and privacy from the run's config
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "tokenizer.json" in server.repo_files("alice/late")
+    finally:
+        server.stop()
