@@ -6,7 +6,9 @@
 
 Needs a tokenizer (recipes/train_tokenizer.py, or any Hub id via --tokenizer_name). Writes the model
 (safetensors), tokenizer, checkpoints, trainer_state.json (loss history), TensorBoard logs, run_config.yaml,
-run_info.json and results.json (eval_loss, perplexity, eval_bits_per_byte, throughput, a generated sample).
+run_info.json, results.json (eval_loss, perplexity, eval_bits_per_byte, throughput, a generated sample), the model
+card (README.md) and loss_curve.png; with --push_to_hub [--hub_model_id ID] [--hub_private_repo] it uploads them at the
+end (token from HF_TOKEN or `hf auth login`).
 """
 
 import logging
@@ -43,7 +45,9 @@ def main(argv=None):
     data_args, model_args, run_args, training_args = parse_config(CONFIG_CLASSES, argv, DEFAULT_CONFIG)
     from transformers import DataCollatorForLanguageModeling, Trainer, set_seed
 
+    from hfrecipes.cards import write_model_card
     from hfrecipes.data import load_text_datasets, pack_dataset
+    from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import build_gpt2, load_tokenizer
     from hfrecipes.runs import check_output_dir, save_run_config, write_results
     from hfrecipes.training import (
@@ -54,6 +58,7 @@ def main(argv=None):
         language_model_metrics,
     )
 
+    hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
     logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
     out = check_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
@@ -125,11 +130,19 @@ def main(argv=None):
         "sample": generate_sample(trainer.model, tokenizer, prompt or tokenizer.eos_token, seed=training_args.seed),
     }
     write_results(out, results)
-    if trainer.is_world_process_zero():
+    if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes
+        write_model_card(
+            out,
+            pipeline_tag="text-generation",
+            metrics=["eval_loss", "perplexity", "eval_bits_per_byte"],
+            repo_id=hub and hub.repo_id,
+        )
         print(
             f"Model saved to {out}: eval_loss {metrics.get('eval_loss', float('nan')):.3f}, "
             f"bits/byte {metrics.get('eval_bits_per_byte', float('nan')):.3f}; see {out}/results.json"
         )
+        if hub:
+            print(f"Pushed to {push_folder(out, hub.repo_id, hub.private)}")
 
 
 if __name__ == "__main__":

@@ -5,15 +5,18 @@
     python recipes/train_tokenizer.py --train_file my/*.txt --vocab_size 8192 --output_dir outputs/my-tok
 
 Writes a `PreTrainedTokenizerFast` (AutoTokenizer.from_pretrained(output_dir) loads it) with `<|endoftext|>`
-as BOS/EOS, a separate `<|pad|>`, ChatML turn tokens and a chat template, plus results.json (bytes_per_token).
+as BOS/EOS, a separate `<|pad|>`, ChatML turn tokens and a chat template, plus results.json (bytes_per_token) and a
+card (README.md); --push_to_hub [--hub_model_id ID] [--hub_private_repo] uploads them (token: HF_TOKEN).
 """
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hfrecipes.cards import write_model_card
 from hfrecipes.config import cli_main, parse_config
 from hfrecipes.data import DataArguments, iter_text_batches, load_text_datasets
+from hfrecipes.hub import HubArguments, hub_target, push_folder
 from hfrecipes.runs import check_output_dir, is_main_process, save_run_config, write_results
 from hfrecipes.tokenization import min_vocab_size
 
@@ -35,13 +38,14 @@ class TokenizerArguments:
             )
 
 
-CONFIG_CLASSES = (DataArguments, TokenizerArguments)
+CONFIG_CLASSES = (DataArguments, TokenizerArguments, HubArguments)
 
 
 def main(argv=None):
-    data_args, args = parse_config(CONFIG_CLASSES, argv, DEFAULT_CONFIG)
+    data_args, args, hub_args = parse_config(CONFIG_CLASSES, argv, DEFAULT_CONFIG)
     if not is_main_process():  # tokenizer training is single-process; other ranks have nothing to do
         return
+    hub = hub_target(hub_args, args.output_dir)
     out = check_output_dir(args.output_dir, args.overwrite)
 
     # --- data
@@ -58,7 +62,7 @@ def main(argv=None):
     train_seconds = time.perf_counter() - start
 
     # --- save and measure
-    save_run_config(out, data_args, args, recipe="train_tokenizer")
+    save_run_config(out, data_args, args, hub_args, recipe="train_tokenizer")
     tokenizer.save_pretrained(out)
     val_texts = (
         [t for batch in iter_text_batches(raw["validation"], column) for t in batch] if "validation" in raw else []
@@ -71,7 +75,10 @@ def main(argv=None):
         "special_tokens": tokenizer.all_special_tokens,
     }
     write_results(out, results)
+    write_model_card(out, repo_id=hub and hub.repo_id)
     print(f"Tokenizer saved to {out} ({len(tokenizer)} tokens, {results['bytes_per_token'] or 0:.2f} bytes/token)")
+    if hub:
+        print(f"Pushed to {push_folder(out, hub.repo_id, hub.private)}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def load_recipe(name: str):
 
 
 def launch(
-    recipe: str, *args: str, timeout: int = 600, check: bool = True, accelerate_config: str = "cpu.yaml"
+    recipe: str, *args: str, timeout: int = 600, check: bool = True, env=None, accelerate_config: str = "cpu.yaml"
 ) -> subprocess.CompletedProcess:
     """Runs a recipe the way users do: accelerate launch, by default with the single-process CPU config."""
     cmd = [
@@ -36,7 +36,7 @@ def launch(
         str(ROOT / "recipes" / f"{recipe}.py"),
         *args,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{recipe} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc

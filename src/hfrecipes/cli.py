@@ -11,6 +11,8 @@ USAGE = """usage: hfrecipes COMMAND [ARGS...]
 commands:
   list                 show the recipes and their configs
   env                  print library versions (paste into bug reports)
+  push OUTPUT_DIR [--repo-id ID] [--private]
+                       upload a finished run to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)
   RECIPE [ARGS...]     run recipes/RECIPE.py with ARGS (e.g. hfrecipes pretrain --config ...)
 """
 
@@ -35,6 +37,12 @@ def main(argv: list[str] | None = None) -> None:
         for key, value in environment_info().items():
             print(f"{key}: {value}")
         return
+    if command == "push":
+        from .config import cli_main
+        from .hub import push_command
+
+        cli_main(lambda: push_command(rest))
+        return
     folder = recipes_dir()
     if folder is None:
         sys.exit("error: no recipes/ folder found; run hfrecipes from a checkout of the hfrecipes repository")
@@ -48,3 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: unknown command '{command}'; see 'hfrecipes list' for the recipes")
     sys.argv = [str(script), *rest]
     runpy.run_path(str(script), run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()

@@ -176,6 +176,8 @@ def _yaml_safe(value: Any) -> bool:
 def cli_main(main: Callable[[], Any]) -> None:
     """Runs a recipe's ``main`` and turns user errors into a one-line message and exit status 2."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    for name in ("httpx", "httpx2"):  # one INFO line per HTTP request otherwise (Hub downloads and pushes)
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         main()
     except UserError as err:
