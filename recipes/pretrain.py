@@ -46,7 +46,7 @@ def main(argv=None):
     from transformers import DataCollatorForLanguageModeling, Trainer, set_seed
 
     from hfrecipes.cards import write_model_card
-    from hfrecipes.data import load_text_datasets, pack_dataset
+    from hfrecipes.data import first_text, load_text_datasets, pack_dataset
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import build_gpt2, load_tokenizer
     from hfrecipes.runs import check_output_dir, save_run_config, write_results
@@ -113,9 +113,7 @@ def main(argv=None):
     tokens = state.global_step * training_args.train_batch_size * training_args.gradient_accumulation_steps
     tokens *= training_args.world_size * model_args.block_size
     runtime = train_result.metrics["train_runtime"]
-    prompt = run_args.sample_prompt or (
-        raw["validation"][0][data_args.text_column][:40] if "validation" in raw else ""
-    )
+    prompt = run_args.sample_prompt or first_text(raw.get("validation"), data_args.text_column)[:40]
     results = {
         **metrics,
         "perplexity": metrics.get("eval_perplexity"),

@@ -198,3 +198,31 @@ def test_real_data_shakespeare(tmp_path, shared_data):
     )
     results = json.loads((out / "results.json").read_text())
     assert results["eval_bits_per_byte"] < 4.0, "well below the ~9 bits/byte of an untrained model"
+
+
+def test_streaming_pretraining_from_local_files(tiny_tokenizer, tmp_path):
+    """--streaming tokenizes and packs on the fly; max_steps drives training; the first rows are held out."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(f"Paragraph {i}: " + "some words to learn " * (i % 9 + 1) for i in range(400)))
+    out = tmp_path / "stream"
+    launch(
+        "pretrain",
+        *tiny(
+            "--tokenizer_name",
+            str(tiny_tokenizer),
+            "--train_file",
+            str(corpus),
+            "--streaming",
+            "--max_eval_samples",
+            "40",
+            "--max_steps",
+            "15",
+            "--save_strategy",
+            "no",
+            "--output_dir",
+            str(out),
+        ),
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert results["train_steps"] == 15 and results["train_tokens"] == 15 * 8 * 32
+    assert 0 < results["eval_bits_per_byte"] < 8 and results["sample_prompt"].startswith("Paragraph 0")

@@ -171,7 +171,8 @@ def pack_dataset(
 
     streaming = not hasattr(ds, "__len__")
     map_kwargs = {} if streaming else {"num_proc": num_proc, "desc": "Tokenizing"}
-    tokenized = ds.map(tokenize, batched=True, batch_size=batch_size, remove_columns=ds.column_names, **map_kwargs)
+    ds = ds.select_columns([text_column])  # a stream may not know its other columns; they must not reach map
+    tokenized = ds.map(tokenize, batched=True, batch_size=batch_size, remove_columns=[text_column], **map_kwargs)
 
     if streaming:
         carry: list[int] = []
@@ -184,7 +185,7 @@ def pack_dataset(
             del carry[: n * block_size]
             return {"input_ids": blocks}
 
-        return tokenized.map(pack_stream, batched=True, batch_size=batch_size)
+        return tokenized.map(pack_stream, batched=True, batch_size=batch_size, remove_columns=["input_ids"])
 
     def pack_all(table):
         # One batch = the whole split, so documents are concatenated across batch boundaries.
@@ -194,6 +195,16 @@ def pack_dataset(
 
     packed = tokenized.with_format("arrow").map(pack_all, batched=True, batch_size=None, desc="Packing")
     return packed.with_format(None)
+
+
+def first_text(ds, text_column: str = "text") -> str:
+    """The first non-empty text of a (possibly streaming) dataset, or "" (e.g. for a sample prompt)."""
+    if ds is None:
+        return ""
+    for batch in iter_text_batches(ds, text_column, batch_size=16):
+        if batch:
+            return batch[0]
+    return ""
 
 
 def count_tokens(ds) -> int:
