@@ -33,6 +33,12 @@ class GenerateArguments:
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow code from the Hub (off by default)."})
 
     def __post_init__(self):
+        from hfrecipes.modeling import missing_local_folder
+
+        if missing_local_folder(self.model_name_or_path):
+            raise ValueError(
+                f"no model folder at {self.model_name_or_path}; train one (recipes/sft.py) or give a Hub id"
+            )
         if self.max_new_tokens < 1:
             raise ValueError("max_new_tokens must be >= 1")
         if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:

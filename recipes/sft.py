@@ -11,6 +11,7 @@ template (or --chat_template_path). Writes the model (or the LoRA adapter), toke
 run_config.yaml, run_info.json and results.json (eval_loss and perplexity before and after, tokens/s, a sample answer).
 """
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from hfrecipes.data import DataArguments
 from hfrecipes.modeling import PretrainedModelArguments
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "sft" / "default.yaml"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,8 +38,6 @@ CONFIG_CLASSES = (DataArguments, PretrainedModelArguments, SFTArguments, SFTConf
 
 def main(argv=None):
     data_args, model_args, run_args, training_args = parse_config(CONFIG_CLASSES, argv, DEFAULT_CONFIG)
-    import logging
-
     from transformers import set_seed
     from trl import SFTTrainer, get_peft_config
 
@@ -59,7 +59,7 @@ def main(argv=None):
     # --- model
     model = load_causal_lm(model_args, training_args.trust_remote_code)
     if training_args.max_length is None or training_args.max_length > context_length(model):
-        logging.getLogger(__name__).warning("max_length capped to the model's context, %d", context_length(model))
+        logger.warning("max_length capped to the model's context, %d", context_length(model))
         training_args.max_length = context_length(model)
 
     # --- trainer: labels are -100 outside the assistant turns with assistant_only_loss (our configs set it)
@@ -83,10 +83,11 @@ def main(argv=None):
     # --- save: the full model, the LoRA adapter alone, or (merge_adapter) both
     model = trainer.model
     if model_args.merge_adapter:
-        model.save_pretrained(out / "adapter")
+        trainer.save_model(str(out / "adapter"))
         model = model.merge_and_unload()
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
+        if trainer.is_world_process_zero():
+            model.save_pretrained(out)
+            tokenizer.save_pretrained(out)
     else:
         trainer.save_model()
     trainer.save_state()
@@ -94,9 +95,8 @@ def main(argv=None):
     # --- record
     runtime = train_result.metrics["train_runtime"]
     tokens = trainer._total_train_tokens  # TRL's count of the non-padding tokens trained on (logged as num_tokens)
-    question = run_args.sample_prompt or (
-        next(iter(raw["validation"]))["messages"][0]["content"] if "validation" in raw else "Hello!"
-    )
+    chat = next(iter(raw["validation"]))["messages"] if "validation" in raw else [{"role": "user", "content": "Hi!"}]
+    question = run_args.sample_prompt or next(m["content"] for m in chat if m["role"] == "user")
     set_seed(training_args.seed)
     results = {
         **metrics,

@@ -132,10 +132,10 @@ def test_label_mask_counts_only_assistant_tokens(tiny_lm):
         trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
         batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
         ids, labels = batch["input_ids"].flatten().tolist(), batch["labels"].flatten().tolist()
-        assert all(label in (token, -100) for token, label in zip(ids, labels, strict=False))
-        assert all(label == -100 for token, label in zip(ids, labels, strict=False) if token == tokenizer.pad_token_id)
+        assert all(label in (token, -100) for token, label in zip(ids, labels, strict=True))
+        assert all(label == -100 for token, label in zip(ids, labels, strict=True) if token == tokenizer.pad_token_id)
         labelled[packing] = tokenizer.decode(
-            [token for token, label in zip(ids, labels, strict=False) if label != -100]
+            [token for token, label in zip(ids, labels, strict=True) if label != -100]
         )
     # Only the assistant turns and their end-of-turn token count, unpacked and packed alike (any row order)
     assert sorted(re.findall(r".*?<\|im_end\|>", labelled[False])) == [
@@ -229,7 +229,7 @@ def test_qlora_on_cpu_is_a_one_line_error_before_any_model_loads(tmp_path):
     "args,message",
     [
         (["--merge_adapter"], "merge_adapter merges a LoRA adapter; add --use_peft"),
-        (["--model_name_or_path", "/nonexistent/model"], "cannot load tokenizer '/nonexistent/model'"),
+        (["--model_name_or_path", "/nonexistent/model"], "no model folder at /nonexistent/model; run `make demo`"),
         (["--train_file", "TEXT_FILE"], "SFT needs 'messages' (chat), 'prompt' + 'completion', or 'instruction'"),
     ],
 )
@@ -245,8 +245,9 @@ def test_bad_inputs_are_user_errors(tiny_lm, tmp_path, args, message):
 def test_lora_target_modules_stay_a_list():
     from hfrecipes.modeling import PretrainedModelArguments
 
-    assert PretrainedModelArguments(lora_target_modules=["c_attn"]).lora_target_modules == ["c_attn"]
-    assert PretrainedModelArguments().lora_target_modules == "all-linear"
+    hub_model = {"model_name_or_path": "openai-community/gpt2"}  # not looked up until the recipe loads it
+    assert PretrainedModelArguments(lora_target_modules=["c_attn"], **hub_model).lora_target_modules == ["c_attn"]
+    assert PretrainedModelArguments(**hub_model).lora_target_modules == "all-linear"
 
 
 def test_generate_chat_multi_turn_text_and_stdin(sft_run, tiny_lm, capsys, monkeypatch):

@@ -112,13 +112,8 @@ def _summary(doc: str) -> str | None:
     """The first prose paragraph of a docstring, on one line, cut after a sentence to stay short."""
     for paragraph in re.split(r"\n\s*\n", doc):
         text = " ".join(paragraph.split())
-        if (
-            len(text) < 20
-            or len(text.split()) < 3
-            or _SIGNATURE.match(text)
-            or text.startswith(">>>")
-            or paragraph[:1].isspace()
-        ):
+        is_code = paragraph[:1].isspace() or text.startswith(">>>") or _SIGNATURE.match(text)
+        if is_code or len(text.split()) < 3:
             continue
         if len(text) > MAX_ANSWER_CHARS:
             cut = text.rfind(". ", 0, MAX_ANSWER_CHARS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from trl import ModelConfig
 
@@ -121,8 +122,6 @@ class PretrainedModelArguments(ModelConfig):
         # TRL turns a one-item list into a string, which peft reads as a regex: 'c_attn' would then match nothing.
         if isinstance(self.lora_target_modules, str) and self.lora_target_modules != "all-linear":
             self.lora_target_modules = [self.lora_target_modules]
-        if not self.model_name_or_path:
-            raise ValueError("model_name_or_path is empty; give a model folder (recipes/pretrain.py) or a Hub id")
         if self.load_in_4bit or self.load_in_8bit:
             import importlib.util
 
@@ -142,12 +141,23 @@ class PretrainedModelArguments(ModelConfig):
                 raise ValueError(f"merge_adapter would merge into the {flag} quantized weights; merge after training")
         if self.merge_adapter and not self.use_peft:
             raise ValueError("merge_adapter merges a LoRA adapter; add --use_peft or drop --merge_adapter")
+        if missing_local_folder(self.model_name_or_path):
+            raise ValueError(
+                f"no model folder at {self.model_name_or_path}; run `make demo` (it writes outputs/pretrain) or "
+                "recipes/pretrain.py first, or set --model_name_or_path to a folder or a Hub id"
+            )
+
+
+def missing_local_folder(name: str | None) -> bool:
+    """True for an empty name, or one written as a local path (absolute, ./, ../, ~, outputs/) with nothing there."""
+    if not name:
+        return True
+    local = name.startswith(("/", "./", "../", "~", "outputs/")) or Path(name).is_absolute()
+    return local and not Path(name).expanduser().exists()
 
 
 def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = False):
     """``AutoModelForCausalLM`` from a folder or Hub id (quantized for QLoRA), with GPT-2's loss type declared."""
-    from pathlib import Path
-
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM
     from trl import get_quantization_config
