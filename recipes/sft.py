@@ -8,7 +8,8 @@
 Starts from a model folder (recipes/pretrain.py, `make demo`) or a Hub id. Data: `messages`, `prompt`/`completion` or
 Alpaca `instruction`/`input`/`output` (JSON/JSONL/CSV/Parquet files or a Hub id), rendered with the tokenizer's chat
 template (or --chat_template_path). Writes the model (or the LoRA adapter), tokenizer, trainer_state.json,
-run_config.yaml, run_info.json and results.json (eval_loss and perplexity before and after, tokens/s, a sample answer).
+run_config.yaml, run_info.json, results.json (eval_loss and perplexity before and after, tokens/s, a sample answer)
+and the model card (README.md); --push_to_hub [--hub_model_id ID] uploads them at the end (token: HF_TOKEN).
 """
 
 import logging
@@ -41,13 +42,16 @@ def main(argv=None):
     from transformers import set_seed
     from trl import SFTTrainer, get_peft_config
 
+    from hfrecipes.cards import write_model_card
     from hfrecipes.chat import check_chat_template, python_docs_chat, to_messages
     from hfrecipes.data import load_datasets
     from hfrecipes.generation import chat_reply
+    from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import context_length, load_causal_lm, load_tokenizer
     from hfrecipes.runs import check_output_dir, save_run_config, write_results
     from hfrecipes.training import perplexity
 
+    hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
     out = check_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
 
@@ -111,11 +115,23 @@ def main(argv=None):
         "num_parameters": total,
         "trainable_parameters": trainable,
         "trainable_share": trainable / total,
+        "world_size": training_args.world_size,
         "sample_prompt": question,
         "sample": chat_reply(model, tokenizer, [{"role": "user", "content": question}], max_new_tokens=60),
     }
     write_results(out, results)
-    print(f"Model saved to {out}: eval_loss {before.get('eval_loss')} -> {metrics.get('eval_loss')}; see results.json")
+    if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes
+        write_model_card(
+            out,
+            pipeline_tag="text-generation",
+            metrics=["eval_loss", "perplexity", "eval_loss_before"],
+            base_model=model_args.model_name_or_path,
+            tags=["trl", "sft", *(["lora"] if model_args.use_peft else [])],
+            repo_id=hub and hub.repo_id,
+        )
+        print(f"Saved to {out}: eval_loss {before.get('eval_loss')} -> {metrics.get('eval_loss')}; see results.json")
+        if hub:
+            print(f"Pushed to {push_folder(out, hub.repo_id, hub.private)}")
 
 
 if __name__ == "__main__":

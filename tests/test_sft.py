@@ -55,8 +55,10 @@ def test_full_sft_writes_model_tokenizer_and_metrics(sft_run):
         "chat_template.jinja",
     ]:
         assert (sft_run / name).is_file(), name
-    for name in ["trainer_state.json", "run_config.yaml", "run_info.json"]:
+    for name in ["trainer_state.json", "run_config.yaml", "run_info.json", "README.md", "loss_curve.png"]:
         assert (sft_run / name).is_file(), name
+    card = (sft_run / "README.md").read_text()
+    assert "- sft" in card and '"role": "user"' in card, "the card's usage snippet is a chat"
     r = results(sft_run)
     assert r["eval_loss"] < r["eval_loss_before"], "held-out loss on the answers falls"
     assert r["perplexity"] == pytest.approx(math.exp(r["eval_loss"]), rel=1e-6)
