@@ -189,6 +189,8 @@ def test_glue_tsv_end_to_end(task, metrics, source, tiny_lm, tmp_path, shared_da
     else:
         data = ["--train_file", str(folder / "train.tsv"), "--validation_file", str(folder / "dev.tsv")]
         data += ["--test_file", str(folder / "test.tsv")]
+    if task == "RTE":
+        data += ["--padding_side", "left"]
     out = tmp_path / task
     classify(
         "--task_name", task, *data, "--model_name_or_path", str(tiny_lm), "--output_dir", str(out),
@@ -207,6 +209,40 @@ def test_glue_tsv_end_to_end(task, metrics, source, tiny_lm, tmp_path, shared_da
     else:
         allowed = {"entailment", "not_entailment"} if task == "RTE" else {"0", "1"}
         assert {r["prediction"] for r in rows} <= allowed
+
+
+def write_mnli(folder):
+    """A tiny MNLI folder in the GLUE layout: matched and mismatched dev and test files, labels spelled as names."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    labels = ["entailment", "neutral", "contradiction"]
+    parses = ["sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse", "sentence2_parse"]
+    head = ["index", "promptID", "pairID", "genre", *parses, "sentence1", "sentence2"]
+    for name, n, extra in [("train", 90, ["label1", "gold_label"]), ("dev_matched", 30, ["label1", "gold_label"]),
+                           ("dev_mismatched", 30, ["label1", "gold_label"]), ("test_matched", 12, []),
+                           ("test_mismatched", 12, [])]:  # fmt: skip
+        rows = []
+        for i in range(n):
+            label = labels[rng.integers(3)]
+            premise = f'the "{label[:4]}" man {i} walks'  # a bare quote, as in the real files
+            ids = [str(i), "1", f"{i}e", "fiction", "(", "(", "(", "("]
+            rows.append([*ids, premise, "a man walks", *[label] * len(extra)])
+        lines = ["\t".join(head + extra)] + ["\t".join(r) for r in rows]
+        (folder / f"{name}.tsv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_mnli_matched_and_mismatched(tiny_lm, tmp_path):
+    write_mnli(tmp_path / "glue" / "MNLI")
+    out = tmp_path / "mnli"
+    classify("--task_name", "MNLI", "--glue_dir", str(tmp_path / "glue"), "--model_name_or_path", str(tiny_lm),
+             "--output_dir", str(out))  # fmt: skip
+    res = results(out)
+    assert res["label_names"] == ["entailment", "neutral", "contradiction"]
+    assert 0 <= res["eval_accuracy"] <= 1 and 0 <= res["eval_mismatched_accuracy"] <= 1
+    assert res["prediction_files"] == ["MNLI-m.tsv", "MNLI-mm.tsv"]
+    predicted = read_tsv(out / "MNLI-mm.tsv")
+    assert len(predicted) == 12 and {r["prediction"] for r in predicted} <= set(res["label_names"])
 
 
 @pytest.fixture

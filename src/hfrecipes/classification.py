@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import UserError
 from .corpus import BUILTIN_PYTHON_DOCS, hash_bucket, load_python_docs
-from .data import _expand, check_data_files, load_data_files
+from .data import check_data_files, expand_files, load_data_files, load_hub_dataset
 from .glue import GLUE_HUB_ID, GlueTask, get_task, glue_files, load_glue, write_submission
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class ClassificationTask:
 def load_classification_datasets(args: ClassificationDataArguments, seed: int = 42):
     """``(DatasetDict, ClassificationTask)``: splits ``train``, ``validation`` (MNLI: also ``validation_mismatched``)
     and any ``test*`` splits, each with a ``label`` column where labels are known."""
-    from datasets import DatasetDict, load_dataset
+    from datasets import DatasetDict
 
     glue = get_task(args.task_name) if args.task_name else None
     if glue is not None:
@@ -117,7 +117,9 @@ def load_classification_datasets(args: ClassificationDataArguments, seed: int = 
         if args.train_file:
             raw = _load_tables(args)
         else:
-            raw = load_dataset(args.dataset_name, args.dataset_config)
+            raw = load_hub_dataset(args.dataset_name, args.dataset_config)
+            # Keep the splits the recipe uses (IMDb's 'unsupervised' split, for one, has no labels).
+            raw = DatasetDict({k: v for k, v in raw.items() if k.startswith(("train", "validation", "test"))})
         label_column = args.label_column or "label"
         text_column = args.text_column or "text"
         for split, ds in raw.items():
@@ -160,7 +162,7 @@ def _glue_tsv_files(args, glue: GlueTask) -> dict[str, list[Path]] | None:
     if not args.train_file:
         return None
     given = {"train": args.train_file, "validation": args.validation_file, "test": args.test_file}
-    files = {split: [Path(f) for f in _expand(patterns)] for split, patterns in given.items() if patterns}
+    files = {split: [Path(f) for f in expand_files(patterns)] for split, patterns in given.items() if patterns}
     if any(f.suffix.lower() != ".tsv" for fs in files.values() for f in fs):
         raise UserError(
             f"with --task_name the files must be GLUE .tsv files ({glue.dirname}/train.tsv, dev.tsv, test.tsv); "

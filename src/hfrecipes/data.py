@@ -52,7 +52,7 @@ class DataArguments:
 def check_data_files(patterns: list[str], suffixes: tuple[str, ...] = tuple(_BUILDERS)) -> None:
     """Raises ValueError (a one-line user error) unless every pattern matches files of a supported type."""
     for pattern in patterns:
-        files = _expand([pattern])
+        files = expand_files([pattern])
         if not files:
             raise ValueError(f"no file matches '{pattern}'; check the path given to --train_file")
         found = {Path(f).suffix.lower() for f in files}
@@ -61,7 +61,8 @@ def check_data_files(patterns: list[str], suffixes: tuple[str, ...] = tuple(_BUI
             raise ValueError(f"unsupported file type {bad}; use one of {', '.join(suffixes)}")
 
 
-def _expand(patterns: list[str]) -> list[str]:
+def expand_files(patterns: list[str]) -> list[str]:
+    """The files that paths or globs name, in a fixed order (globs sorted, missing paths dropped)."""
     files: list[str] = []
     for pattern in patterns:
         matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
@@ -80,7 +81,7 @@ def load_data_files(data_files: dict[str, list[str]], streaming: bool = False):
     """A ``DatasetDict`` with one split per key of ``data_files`` (paths or globs of one file type)."""
     from datasets import load_dataset
 
-    data_files = {split: _expand(patterns) for split, patterns in data_files.items()}
+    data_files = {split: expand_files(patterns) for split, patterns in data_files.items()}
     builders = {_BUILDERS[Path(f).suffix.lower()] for files in data_files.values() for f in files}
     if len(builders) > 1:
         raise UserError(f"mixed file types ({', '.join(sorted(builders))}); give files of one type")
@@ -102,6 +103,16 @@ def load_data_files(data_files: dict[str, list[str]], streaming: bool = False):
         raise UserError(
             f"a data file is not valid UTF-8 ({cause.reason} at byte {cause.start}); re-encode it as UTF-8"
         ) from None
+
+
+def load_hub_dataset(name: str, config: str | None = None, **kwargs):
+    """``datasets.load_dataset`` on a Hub id; an unreachable Hub (offline) is a one-line user error."""
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(name, config, **kwargs)
+    except ConnectionError as err:
+        raise UserError(f"{err}; work offline with local files (--train_file) instead of a Hub dataset") from None
 
 
 def load_text_datasets(args: DataArguments, seed: int = 42):

@@ -186,13 +186,15 @@ def glue_files(glue_dir: str | Path, task: GlueTask) -> dict[str, Path]:
 
 def load_glue(task: GlueTask, files: dict[str, list[Path]] | None = None, dataset_name: str = GLUE_HUB_ID):
     """The task as a ``DatasetDict``: from TSV ``files`` (split -> paths, concatenated) or from the Hub."""
-    from datasets import DatasetDict, concatenate_datasets, load_dataset
+    from datasets import DatasetDict, concatenate_datasets
+
+    from .data import load_hub_dataset
 
     if files:
         return DatasetDict(
             {split: concatenate_datasets([read_glue_tsv(p, task) for p in paths]) for split, paths in files.items()}
         )
-    raw = load_dataset(dataset_name, task.name)
+    raw = load_hub_dataset(dataset_name, task.name)
     # The Hub names MNLI's splits validation_matched/test_matched; the rest of the code reads validation/test.
     raw = DatasetDict({k.replace("_matched", ""): v for k, v in raw.items()})
     for split in [s for s in raw if s.startswith("test")]:
