@@ -49,6 +49,7 @@ def main(argv=None):
     data_args, args, training_args = parse_config(CONFIG_CLASSES, argv, DEFAULT_CONFIG)
     from transformers import Trainer, set_seed
 
+    from hfrecipes.cards import write_model_card
     from hfrecipes.classification import (
         ClassificationCollator,
         classification_metrics,
@@ -57,10 +58,12 @@ def main(argv=None):
         tokenize_dataset,
         write_predictions,
     )
+    from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import load_sequence_classifier, load_tokenizer
     from hfrecipes.runs import check_output_dir, save_run_config, write_results
     from hfrecipes.training import UNBOUNDED_STEPS, add_time_budget, fix_budget_speed_metrics
 
+    hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
     out = check_output_dir(training_args.output_dir, args.overwrite or bool(training_args.resume_from_checkpoint))
 
@@ -123,9 +126,20 @@ def main(argv=None):
         "prediction_files": prediction_files,
     }
     write_results(out, results)
-    shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval") and isinstance(v, float)}
-    shown = {k: v for k, v in shown.items() if not k.endswith(("_runtime", "_per_second"))}
-    print(f"Classifier saved to {out} ({task.name}): {shown}; see {out}/results.json")
+    if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes
+        shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval") and isinstance(v, float)}
+        shown = {k: v for k, v in shown.items() if not k.endswith(("_runtime", "_per_second", "_loss"))}
+        write_model_card(
+            out,
+            pipeline_tag="text-classification",
+            metrics=["eval_loss", *shown],
+            base_model=args.model_name_or_path,
+            tags=["text-classification", task.name],
+            repo_id=hub and hub.repo_id,
+        )
+        print(f"Classifier saved to {out} ({task.name}): {shown}; see {out}/results.json")
+        if hub:
+            print(f"Pushed to {push_folder(out, hub.repo_id, hub.private)}")
 
 
 if __name__ == "__main__":
