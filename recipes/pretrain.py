@@ -61,7 +61,6 @@ def main(argv=None):
 
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
-    logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
     out = check_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
 
     # --- data
@@ -86,6 +85,7 @@ def main(argv=None):
     # --- trainer
     if run_args.max_train_minutes and training_args.max_steps <= 0:
         training_args.max_steps = UNBOUNDED_STEPS  # the budget fixes the real number after timing a few steps
+    logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
     preprocess_logits, compute_metrics = language_model_metrics(tokenizer)
     trainer = Trainer(
         model=model,

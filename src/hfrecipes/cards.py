@@ -172,7 +172,7 @@ def render_model_card(output_dir: str | Path, card_data, repo_id: str | None = N
     context = {
         "title": card_data.model_name,
         "description": _description(base, card_data.pipeline_tag, info, config, results, model_config),
-        "usage": _usage(card_data.pipeline_tag, ref, results, model_config),
+        "usage": _usage(card_data.pipeline_tag, ref, results, model_config, chat=info.get("recipe") == "sft"),
         "metrics": [(k, _format(v)) for k, v in sorted(results.items()) if _is_number(v) and not _is_noise(k)],
         "sample": results.get("sample"),
         "sample_prompt": str(results.get("sample_prompt", ""))[:60].replace("`", "'").replace("\n", " "),
@@ -291,9 +291,17 @@ def _description(base: str | None, pipeline_tag: str | None, info, config, resul
     return text
 
 
-def _usage(pipeline_tag: str | None, ref: str, results: dict, model_config: dict) -> str:
+def _usage(pipeline_tag: str | None, ref: str, results: dict, model_config: dict, chat: bool = False) -> str:
     words = [w for w in str(results.get("sample_prompt") or "").split() if w.isalnum()]
     prompt = " ".join(words[:2])[:24] or "The"
+    if pipeline_tag == "text-generation" and chat:  # the pipeline applies the chat template to a list of turns
+        question = str(results.get("sample_prompt") or "Hello!")[:80]
+        return (
+            "from transformers import pipeline\n\n"
+            f'chat = pipeline("text-generation", model={ref})\n'
+            f'reply = chat([{{"role": "user", "content": {question!r}}}], max_new_tokens=60)\n'
+            'print(reply[0]["generated_text"][-1]["content"])'
+        )
     if pipeline_tag == "text-generation":
         context = model_config.get("n_positions") or model_config.get("max_position_embeddings") or 1024
         return (

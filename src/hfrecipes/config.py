@@ -152,6 +152,10 @@ def check_config_file(dataclass_types: Sequence[type], path: str | Path) -> dict
     return _Parser(dataclass_types).read_config(path)
 
 
+# Fields named *_token hold secrets (hub_token, ...) except these, which name special tokens of a tokenizer.
+_TOKEN_NAMES = {"bos_token", "eos_token", "pad_token", "unk_token"}
+
+
 def config_to_dict(*configs: Any) -> dict[str, Any]:
     """Flat, YAML-safe dict of every field of every config, without secrets: ``--config`` can read it back."""
     out: dict[str, Any] = {}
@@ -159,8 +163,10 @@ def config_to_dict(*configs: Any) -> dict[str, Any]:
         items = cfg.to_dict() if hasattr(cfg, "to_dict") else dataclasses.asdict(cfg)
         field_names = {f.name for f in dataclasses.fields(cfg) if f.init}
         for key, value in items.items():
-            if key not in field_names or key.endswith("_token") or key == "hub_token":
+            if key not in field_names or (key.endswith("_token") and key not in _TOKEN_NAMES):
                 continue
+            if key in _TOKEN_NAMES:
+                value = getattr(cfg, key)  # TrainingArguments.to_dict() masks every *_token
             out[key] = yaml.safe_load(yaml.safe_dump(value)) if _yaml_safe(value) else str(value)
     return out
 

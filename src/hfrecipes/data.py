@@ -6,8 +6,10 @@ import glob
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config import UserError
 from .corpus import BUILTIN_PYTHON_DOCS, load_python_docs
@@ -105,12 +107,37 @@ def load_text_datasets(args: DataArguments, seed: int = 42):
     (those keep only ``input_ids``: ``pack_dataset`` passes them through, and row counts are blocks).
     Without a validation split, ``validation_split_percentage`` of train is held out (deterministically).
     """
+
+    def check_text_column(ds, name: str):
+        columns = ds.column_names
+        if columns is not None and args.text_column not in columns and not is_packed(ds, args.text_column):
+            raise UserError(
+                f"the {name} data has no column '{args.text_column}' (columns: {', '.join(columns)}); "
+                "set --text_column"
+            )
+        return ds
+
+    return load_datasets(args, seed, prepare=check_text_column)
+
+
+def load_datasets(
+    args: DataArguments,
+    seed: int = 42,
+    prepare: Callable[[Any, str], Any] | None = None,
+    builtin: Callable[[], Any] = load_python_docs,
+):
+    """Like :func:`load_text_datasets`, for data of any columns.
+
+    ``prepare(dataset, split_name)`` runs on every split as loaded, before the validation split is held out: it checks
+    or converts the columns (and raises ``UserError`` for data it cannot use). ``builtin`` builds the ``DatasetDict``
+    that ``builtin:python-docs`` stands for, so a recipe can derive its own task from the embedded corpus.
+    """
     from datasets import DatasetDict, IterableDatasetDict, load_dataset
 
     if args.train_file:
         raw = _load_files(args)
     elif args.dataset_name == BUILTIN_PYTHON_DOCS:
-        raw = load_python_docs()
+        raw = builtin()
         if args.streaming:
             raw = IterableDatasetDict({k: v.to_iterable_dataset() for k, v in raw.items()})
     elif args.dataset_name and is_saved_dataset(args.dataset_name):
@@ -122,13 +149,8 @@ def load_text_datasets(args: DataArguments, seed: int = 42):
     else:
         raise UserError("no data: give --dataset_name or --train_file")
 
-    for name, ds in raw.items():
-        columns = ds.column_names
-        if columns is not None and args.text_column not in columns and not is_packed(ds, args.text_column):
-            raise UserError(
-                f"the {name} data has no column '{args.text_column}' (columns: {', '.join(columns)}); "
-                "set --text_column"
-            )
+    if prepare is not None:
+        raw = type(raw)({name: prepare(ds, name) for name, ds in raw.items()})
     if not args.streaming and len(raw["train"]) == 0:
         raise UserError("the training data is empty; point --train_file at a file with text in it")
     if "validation" not in raw:

@@ -1,9 +1,12 @@
-"""Model construction: GPT-2 shapes from config, vocab sized to the tokenizer."""
+"""Model construction: GPT-2 shapes from config, vocab sized to the tokenizer; pretrained models to fine-tune."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from trl import ModelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -96,3 +99,96 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
     if tokenizer.pad_token is None:
         tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
     return tokenizer
+
+
+@dataclass
+class PretrainedModelArguments(ModelConfig):
+    """A model to fine-tune (folder or Hub id) with TRL's LoRA and bitsandbytes fields, checked before it loads."""
+
+    model_name_or_path: str | None = field(
+        default="outputs/pretrain", metadata={"help": "Model folder (from pretrain.py or sft.py) or Hub id."}
+    )
+    lora_target_modules: list[str] | None = field(
+        default_factory=lambda: ["all-linear"],
+        metadata={"help": "Modules LoRA adapts; 'all-linear' is every linear layer (GPT-2: c_attn, c_proj, c_fc)."},
+    )
+    merge_adapter: bool = field(
+        default=False,
+        metadata={"help": "With use_peft, save the model with the LoRA adapter merged in (the adapter to adapter/)."},
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        # TRL turns a one-item list into a string, which peft reads as a regex: 'c_attn' would then match nothing.
+        if isinstance(self.lora_target_modules, str) and self.lora_target_modules != "all-linear":
+            self.lora_target_modules = [self.lora_target_modules]
+        if self.load_in_4bit or self.load_in_8bit:
+            import importlib.util
+
+            import torch
+
+            flag = "--load_in_4bit" if self.load_in_4bit else "--load_in_8bit"
+            if not torch.cuda.is_available():
+                raise ValueError(
+                    f"QLoRA ({flag}) quantizes with bitsandbytes, which needs a CUDA GPU, and this machine has none; "
+                    f"drop {flag} (plain --use_peft LoRA runs on CPU)"
+                )
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise ValueError(f"{flag} needs bitsandbytes: pip install 'hfrecipes[qlora]'")
+            if not self.use_peft:
+                raise ValueError(f"{flag} trains LoRA adapters on a quantized model; add --use_peft")
+            if self.merge_adapter:
+                raise ValueError(f"merge_adapter would merge into the {flag} quantized weights; merge after training")
+        if self.merge_adapter and not self.use_peft:
+            raise ValueError("merge_adapter merges a LoRA adapter; add --use_peft or drop --merge_adapter")
+        if missing_local_folder(self.model_name_or_path):
+            raise ValueError(
+                f"no model folder at {self.model_name_or_path}; run `make demo` (it writes outputs/pretrain) or "
+                "recipes/pretrain.py first, or set --model_name_or_path to a folder or a Hub id"
+            )
+
+
+def missing_local_folder(name: str | None) -> bool:
+    """True for an empty name, or one written as a local path (absolute, ./, ../, ~, outputs/) with nothing there."""
+    if not name:
+        return True
+    local = name.startswith(("/", "./", "../", "~", "outputs/")) or Path(name).is_absolute()
+    return local and not Path(name).expanduser().exists()
+
+
+def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = False):
+    """``AutoModelForCausalLM`` from a folder or Hub id (quantized for QLoRA), with GPT-2's loss type declared."""
+    from accelerate import PartialState
+    from transformers import AutoModelForCausalLM
+    from trl import get_quantization_config
+
+    from .config import UserError
+
+    name = args.model_name_or_path
+    # An absolute path goes into adapter_config.json, so a saved LoRA adapter finds its base from any folder.
+    if Path(name).is_dir():
+        name = str(Path(name).resolve())
+    quantization = get_quantization_config(args)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            name,
+            revision=args.model_revision,
+            dtype=args.dtype,
+            attn_implementation=args.attn_implementation,
+            quantization_config=quantization,
+            # bitsandbytes quantizes while loading, onto this process's GPU
+            device_map={"": PartialState().local_process_index} if quantization is not None else None,
+            trust_remote_code=trust_remote_code,
+        )
+    except OSError as err:
+        raise UserError(
+            f"cannot load model '{args.model_name_or_path}' ({str(err).splitlines()[0][:120]}); "
+            "pretrain one with recipes/pretrain.py (make demo) or give a Hub id"
+        ) from None
+    return mark_causal_lm_loss(model)
+
+
+def context_length(model) -> int:
+    """Positions the model can attend to (GPT-2: ``n_positions``)."""
+    config = model.config.get_text_config()
+    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or 1024

@@ -73,13 +73,10 @@ def environment_info() -> dict[str, Any]:
         "versions": versions,
         "git_commit": git_commit(),
     }
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # only when the run uses it: importing torch costs seconds
+    if torch is not None:
         info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-        info["world_size"] = int(os.environ.get("WORLD_SIZE", "1"))
-    except ImportError:
-        pass
+    info["world_size"] = int(os.environ.get("WORLD_SIZE", "1"))
     return info
 
 

@@ -183,22 +183,19 @@ def language_model_metrics(tokenizer):
 
 
 def generate_sample(model, tokenizer, prompt: str, max_new_tokens: int = 60, seed: int = 0) -> str:
-    """A short sampled continuation, for results.json and reports."""
+    """A short sampled continuation (prompt included), for results.json and reports."""
     import torch
 
+    from .generation import generate_ids
+
     torch.manual_seed(seed)
-    model.eval()
-    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 1024)
-    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"][:, -(context // 2) :]
-    ids = ids.to(model.device)
-    with torch.no_grad():
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=min(max_new_tokens, context - ids.shape[1]),
-            do_sample=True,
-            top_k=50,
-            temperature=0.8,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    return tokenizer.decode(out[0], skip_special_tokens=True)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    prompt_ids, new_ids = generate_ids(model, tokenizer, ids, max_new_tokens, temperature=0.8, top_k=50)
+    return tokenizer.decode(prompt_ids + new_ids, skip_special_tokens=True)
+
+
+def perplexity(loss: float | None) -> float | None:
+    """exp(loss), inf instead of an overflow."""
+    if loss is None:
+        return None
+    return math.exp(loss) if loss < 700 else float("inf")

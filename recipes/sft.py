@@ -1,0 +1,138 @@
+"""Supervised fine-tuning (SFT) with TRL's SFTTrainer: chat data, loss on the assistant turns, optional LoRA/QLoRA.
+
+    accelerate launch recipes/sft.py              # builtin:python-docs questions on outputs/pretrain, ~1-2 min on CPU
+    accelerate launch recipes/sft.py --config recipes/configs/sft/alpaca.yaml --train_file alpaca_en_demo.json
+    accelerate launch recipes/sft.py --config recipes/configs/sft/lora.yaml --merge_adapter
+    hfrecipes generate --model_name_or_path outputs/sft --prompt 'What does the function `json.dumps` do?'
+
+Starts from a model folder (recipes/pretrain.py, `make demo`) or a Hub id. Data: `messages`, `prompt`/`completion` or
+Alpaca `instruction`/`input`/`output` (JSON/JSONL/CSV/Parquet files or a Hub id), rendered with the tokenizer's chat
+template (or --chat_template_path). Writes the model (or the LoRA adapter), tokenizer, trainer_state.json,
+run_config.yaml, run_info.json, results.json (eval_loss and perplexity before and after, tokens/s, a sample answer)
+and the model card (README.md); --push_to_hub [--hub_model_id ID] uploads them at the end (token: HF_TOKEN).
+"""
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trl import SFTConfig
+
+from hfrecipes.config import cli_main, parse_config
+from hfrecipes.data import DataArguments
+from hfrecipes.modeling import PretrainedModelArguments
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "sft" / "default.yaml"
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SFTArguments:
+    sample_prompt: str | None = field(
+        default=None, metadata={"help": "Question for the sample answer (default: the first validation question)."}
+    )
+    overwrite: bool = field(default=False, metadata={"help": "Replace a finished run in output_dir."})
+
+
+CONFIG_CLASSES = (DataArguments, PretrainedModelArguments, SFTArguments, SFTConfig)
+
+
+def main(argv=None):
+    data_args, model_args, run_args, training_args = parse_config(CONFIG_CLASSES, argv, DEFAULT_CONFIG)
+    from transformers import set_seed
+    from trl import SFTTrainer, get_peft_config
+
+    from hfrecipes.cards import write_model_card
+    from hfrecipes.chat import check_chat_template, python_docs_chat, to_messages
+    from hfrecipes.data import load_datasets
+    from hfrecipes.generation import chat_reply
+    from hfrecipes.hub import hub_target, push_folder
+    from hfrecipes.modeling import context_length, load_causal_lm, load_tokenizer
+    from hfrecipes.runs import check_output_dir, save_run_config, write_results
+    from hfrecipes.training import perplexity
+
+    hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
+    set_seed(training_args.seed)
+    out = check_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
+
+    # --- data: every format becomes `messages`, rendered by the chat template
+    tokenizer = load_tokenizer(model_args.model_name_or_path, training_args.trust_remote_code)
+    check_chat_template(tokenizer, model_args.model_name_or_path, training_args.chat_template_path)
+    raw = load_datasets(data_args, training_args.seed, prepare=to_messages, builtin=python_docs_chat)
+
+    # --- model
+    model = load_causal_lm(model_args, training_args.trust_remote_code)
+    if training_args.max_length is None or training_args.max_length > context_length(model):
+        logger.warning("max_length capped to the model's context, %d", context_length(model))
+        training_args.max_length = context_length(model)
+
+    # --- trainer: labels are -100 outside the assistant turns with assistant_only_loss (our configs set it)
+    trainer = SFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=raw["train"],
+        eval_dataset=raw.get("validation"),
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+    save_run_config(out, data_args, model_args, run_args, training_args, recipe="sft")
+    before = trainer.evaluate() if "validation" in raw else {}
+
+    # --- train and evaluate
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    metrics = trainer.evaluate() if "validation" in raw else {}
+    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in trainer.model.parameters())
+
+    # --- save: the full model, the LoRA adapter alone, or (merge_adapter) both
+    model = trainer.model
+    if model_args.merge_adapter:
+        trainer.save_model(str(out / "adapter"))
+        model = model.merge_and_unload()
+        if trainer.is_world_process_zero():
+            model.save_pretrained(out)
+            tokenizer.save_pretrained(out)
+    else:
+        trainer.save_model()
+    trainer.save_state()
+
+    # --- record
+    runtime = train_result.metrics["train_runtime"]
+    tokens = trainer._total_train_tokens  # TRL's count of the non-padding tokens trained on (logged as num_tokens)
+    chat = next(iter(raw["validation"]))["messages"] if "validation" in raw else [{"role": "user", "content": "Hi!"}]
+    question = run_args.sample_prompt or next(m["content"] for m in chat if m["role"] == "user")
+    set_seed(training_args.seed)
+    results = {
+        **metrics,
+        "perplexity": perplexity(metrics.get("eval_loss")),
+        "eval_loss_before": before.get("eval_loss"),
+        "perplexity_before": perplexity(before.get("eval_loss")),
+        "train_loss": train_result.metrics.get("train_loss"),
+        "train_runtime": runtime,
+        "train_steps": trainer.state.global_step,
+        "train_tokens": tokens,
+        "train_tokens_per_second": tokens / runtime if runtime else None,
+        "num_parameters": total,
+        "trainable_parameters": trainable,
+        "trainable_share": trainable / total,
+        "world_size": training_args.world_size,
+        "sample_prompt": question,
+        "sample": chat_reply(model, tokenizer, [{"role": "user", "content": question}], max_new_tokens=60),
+    }
+    write_results(out, results)
+    if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes
+        write_model_card(
+            out,
+            pipeline_tag="text-generation",
+            metrics=["eval_loss", "perplexity", "eval_loss_before"],
+            base_model=model_args.model_name_or_path,
+            tags=["trl", "sft", *(["lora"] if model_args.use_peft else [])],
+            repo_id=hub and hub.repo_id,
+        )
+        print(f"Saved to {out}: eval_loss {before.get('eval_loss')} -> {metrics.get('eval_loss')}; see results.json")
+        if hub:
+            print(f"Pushed to {push_folder(out, hub.repo_id, hub.private)}")
+
+
+if __name__ == "__main__":
+    cli_main(main)
