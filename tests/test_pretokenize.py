@@ -100,6 +100,11 @@ def test_wrong_block_size_or_tokenizer_is_refused(pretokenized, tiny_tokenizer, 
         pack_dataset(load_from_disk(str(pretokenized))["train"], other, BLOCK)
 
 
+def test_text_consumers_refuse_blocks(pretokenized, tmp_path):
+    with pytest.raises(UserError, match="pre-tokenized blocks, not 'text'"):
+        load_recipe("train_tokenizer").main(["--dataset_name", str(pretokenized), "--output_dir", str(tmp_path / "t")])
+
+
 def test_pretokenize_refuses_streaming(tmp_path):
     with pytest.raises(UserError, match="drop --streaming"):
         load_recipe("pretokenize").main(["--streaming", "--output_dir", str(tmp_path / "x")])

@@ -192,6 +192,8 @@ def _truncate(ds, n: int):
 
 def iter_text_batches(ds, text_column: str = "text", batch_size: int = 1000):
     """Yields lists of strings; works for map-style and streaming datasets alike."""
+    if is_packed(ds, text_column):
+        raise UserError(f"the data holds pre-tokenized blocks, not '{text_column}'; give the text it was made from")
     for batch in ds.select_columns([text_column]).iter(batch_size=batch_size):
         yield [t for t in batch[text_column] if t]
 
