@@ -3,6 +3,7 @@
     accelerate launch recipes/pretrain.py                        # builtin:python-docs, tiny model, ~2 min on CPU
     accelerate launch recipes/pretrain.py --config recipes/configs/pretrain/shakespeare.yaml
     accelerate launch --config_file accelerate_configs/cpu.yaml recipes/pretrain.py --max_train_minutes 5
+    accelerate launch recipes/pretrain.py --dataset_name outputs/pretokenized   # blocks from recipes/pretokenize.py
 
 Needs a tokenizer (recipes/train_tokenizer.py, or any Hub id via --tokenizer_name). Writes the model
 (safetensors), tokenizer, checkpoints, trainer_state.json (loss history), TensorBoard logs, run_config.yaml,

@@ -153,3 +153,35 @@ def test_hub_path_is_kept_real(monkeypatch):
     assert calls == {"name": "Salesforce/wikitext", "config": "wikitext-2-raw-v1", "streaming": False}
     assert len(raw["train"]) == 3 and len(raw["validation"]) == 1
     assert ROOT.is_dir()
+
+
+def test_map_style_packing_is_chunked_cached_and_on_disk(tok, tmp_path):
+    """Big corpora are packed batch by batch into a memory-mapped dataset that a second run finds in the cache."""
+    from datasets import Dataset, load_from_disk
+
+    docs = [f"on disk {i} " + "token " * (i % 13) for i in range(300)]
+    Dataset.from_dict({"text": docs}).save_to_disk(str(tmp_path / "text"))
+    ds = load_from_disk(str(tmp_path / "text"))
+    packed = pack_dataset(ds, tok, block_size=16, batch_size=7)
+    expected = [t for d in docs for t in tok(d, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]]
+    assert [t for row in packed["input_ids"] for t in row] == expected[: len(expected) // 16 * 16]
+    assert packed.cache_files, "memory-mapped from a cache file, not held in memory"
+    again = pack_dataset(ds, tok, block_size=16, batch_size=7)
+    assert again._fingerprint == packed._fingerprint and again.cache_files == packed.cache_files
+    assert pack_dataset(ds, tok, block_size=17, batch_size=7)._fingerprint != packed._fingerprint
+
+
+def test_packing_less_than_one_block_gives_no_rows(tok):
+    from datasets import Dataset
+
+    packed = pack_dataset(Dataset.from_dict({"text": ["hi"]}), tok, block_size=64)
+    assert len(packed) == 0 and packed.column_names == ["input_ids"]
+
+
+def test_saved_dataset_folder_loads(tmp_path):
+    from datasets import Dataset
+
+    Dataset.from_dict({"text": [f"saved {i}" for i in range(40)]}).save_to_disk(str(tmp_path / "saved"))
+    args = data_args("--dataset_name", str(tmp_path / "saved"), "--validation_split_percentage", "10")
+    raw = load_text_datasets(args)
+    assert len(raw["train"]) == 36 and len(raw["validation"]) == 4

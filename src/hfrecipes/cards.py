@@ -254,7 +254,8 @@ def _is_hub_id(name: str | None) -> bool:
 
 def _is_hub_dataset(config: dict) -> bool:
     name = config.get("dataset_name")
-    return bool(name) and not str(name).startswith("builtin:") and not config.get("train_file")
+    local = str(name).startswith("builtin:") or Path(str(name)).exists()  # e.g. a pretokenize.py folder
+    return bool(name) and not local and not config.get("train_file")
 
 
 def _dataset(config: dict) -> tuple[str, str]:
@@ -264,6 +265,8 @@ def _dataset(config: dict) -> tuple[str, str]:
         files = [files] if isinstance(files, str) else files
         return "local", "local files " + ", ".join(Path(f).name for f in files)
     name = str(config.get("dataset_name") or "unknown")
+    if Path(name).is_dir():
+        return "local", f"local dataset {Path(name).name}"
     return name, name + (f" ({config['dataset_config']})" if config.get("dataset_config") else "")
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from .corpus import BUILTIN_PYTHON_DOCS, load_python_docs
 
 logger = logging.getLogger(__name__)
 
+PACKED_INFO_KEY = "hfrecipes_packed"  # in a packed dataset's info.description: block size and tokenizer
 _BUILDERS = {".txt": "text", ".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
 
 
@@ -22,7 +25,8 @@ class DataArguments:
     dataset_name: str | None = field(
         default=BUILTIN_PYTHON_DOCS,
         metadata={
-            "help": f"'{BUILTIN_PYTHON_DOCS}' (embedded, offline) or a Hub dataset id. Ignored with --train_file."
+            "help": f"'{BUILTIN_PYTHON_DOCS}' (embedded, offline), a Hub dataset id, or a save_to_disk folder "
+            "(e.g. from pretokenize.py). Ignored with --train_file."
         },
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name."})
@@ -120,13 +124,15 @@ def load_hub_dataset(name: str, config: str | None = None, **kwargs):
 def load_text_datasets(args: DataArguments, seed: int = 42):
     """Returns a (possibly streaming) ``DatasetDict`` with ``train`` and ``validation`` splits.
 
-    Sources: the builtin corpus, local files (``--train_file``), or a Hub dataset (``--dataset_name``).
+    Sources: the builtin corpus, local files (``--train_file``), a Hub dataset (``--dataset_name``), or a
+    ``save_to_disk`` folder (``--dataset_name PATH``) of text or of packed blocks from recipes/pretokenize.py
+    (those keep only ``input_ids``: ``pack_dataset`` passes them through, and row counts are blocks).
     Without a validation split, ``validation_split_percentage`` of train is held out (deterministically).
     """
 
     def check_text_column(ds, name: str):
         columns = ds.column_names
-        if columns is not None and args.text_column not in columns:
+        if columns is not None and args.text_column not in columns and not is_packed(ds, args.text_column):
             raise UserError(
                 f"the {name} data has no column '{args.text_column}' (columns: {', '.join(columns)}); "
                 "set --text_column"
@@ -154,6 +160,10 @@ def load_datasets(
         raw = _load_files(args)
     elif args.dataset_name == BUILTIN_PYTHON_DOCS:
         raw = builtin()
+        if args.streaming:
+            raw = IterableDatasetDict({k: v.to_iterable_dataset() for k, v in raw.items()})
+    elif args.dataset_name and is_saved_dataset(args.dataset_name):
+        raw = _load_saved(args.dataset_name)
         if args.streaming:
             raw = IterableDatasetDict({k: v.to_iterable_dataset() for k, v in raw.items()})
     elif args.dataset_name:
@@ -185,12 +195,27 @@ def load_datasets(
     return raw
 
 
+def is_saved_dataset(path: str) -> bool:
+    """Whether ``path`` is a folder written by ``save_to_disk`` (e.g. by recipes/pretokenize.py)."""
+    folder = Path(path)
+    return (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()
+
+
+def _load_saved(path: str):
+    from datasets import DatasetDict, load_from_disk
+
+    saved = load_from_disk(path)  # memory-mapped: nothing is read into memory here
+    return saved if isinstance(saved, DatasetDict) else DatasetDict({"train": saved})
+
+
 def _truncate(ds, n: int):
     return ds.take(n) if not hasattr(ds, "__len__") else ds.select(range(min(n, len(ds))))
 
 
 def iter_text_batches(ds, text_column: str = "text", batch_size: int = 1000):
     """Yields lists of strings; works for map-style and streaming datasets alike."""
+    if is_packed(ds, text_column):
+        raise UserError(f"the data holds pre-tokenized blocks, not '{text_column}'; give the text it was made from")
     for batch in ds.select_columns([text_column]).iter(batch_size=batch_size):
         yield [t for t in batch[text_column] if t]
 
@@ -201,12 +226,15 @@ def pack_dataset(
     """Tokenizes with a batched, cached ``map`` and packs into ``block_size`` blocks with EOS after each document.
 
     Blocks span document boundaries; only the final partial block is dropped. Returns a dataset with
-    ``input_ids`` (labels are made by the collator). Streaming datasets are packed on the fly.
+    ``input_ids`` (labels are made by the collator). Streaming datasets are packed on the fly; map-style ones
+    batch by batch into a cached, memory-mapped dataset, so memory stays flat whatever the corpus size.
+    Data that is already packed (``recipes/pretokenize.py``) is checked against ``block_size`` and the tokenizer
+    and returned as is.
     """
-    import numpy as np
-
     if tokenizer.eos_token_id is None:
         raise UserError("the tokenizer has no EOS token; set one (e.g. '<|endoftext|>') before packing")
+    if is_packed(ds, text_column):
+        return _check_packed(ds, tokenizer, block_size)
     eos = tokenizer.eos_token_id
 
     def tokenize(batch):
@@ -230,25 +258,99 @@ def pack_dataset(
             return {"input_ids": blocks}
 
         return tokenized.map(pack_stream, batched=True, batch_size=batch_size, remove_columns=["input_ids"])
+    packed = _pack_map_style(tokenized, block_size, batch_size)
+    packed.info.description = json.dumps({PACKED_INFO_KEY: packed_info(tokenizer, block_size)})
+    return packed
 
-    def pack_all(table):
-        # One batch = the whole split, so documents are concatenated across batch boundaries.
+
+def _pack_map_style(tokenized, block_size: int, batch_size: int):
+    import pyarrow.compute as pc
+    from datasets import Dataset, Features, List, Value
+    from datasets.fingerprint import Hasher
+
+    n_tokens = sum(pc.sum(pc.list_value_length(t["input_ids"])).as_py() or 0 for t in _arrow_batches(tokenized))
+    if n_tokens < block_size:  # from_generator cannot build a dataset with no rows
+        return Dataset.from_dict({"input_ids": []}, features=Features({"input_ids": List(Value("int32"))}))
+    # Cached like a map: the same tokenized data and block size give the same fingerprint, hence the same files.
+    fingerprint = Hasher.hash(["hfrecipes-pack-v1", tokenized._fingerprint, block_size])
+    return Dataset.from_generator(
+        _blocks,
+        gen_kwargs={"tokenized": tokenized, "block_size": block_size, "batch_size": batch_size},
+        fingerprint=fingerprint,
+    )
+
+
+def _arrow_batches(ds, batch_size: int = 10_000):
+    return ds.with_format("arrow").iter(batch_size=batch_size)
+
+
+def _blocks(tokenized, block_size: int, batch_size: int):
+    """Yields ``block_size`` rows of the concatenated documents; the remainder of each batch carries over."""
+    import numpy as np
+
+    carry = np.empty(0, dtype=np.int32)
+    for table in _arrow_batches(tokenized, batch_size):
         flat = table.column("input_ids").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        flat = np.concatenate([carry, flat.astype(np.int32, copy=False)])
         n = len(flat) // block_size
-        return {"input_ids": flat[: n * block_size].astype(np.int32).reshape(n, block_size)}
+        # numpy int32 rows, no declared features: datasets writes them without a per-row encode (3x faster).
+        yield from ({"input_ids": row} for row in flat[: n * block_size].reshape(n, block_size))
+        carry = flat[n * block_size :]
 
-    packed = tokenized.with_format("arrow").map(pack_all, batched=True, batch_size=None, desc="Packing")
-    return packed.with_format(None)
+
+def is_packed(ds, text_column: str = "text") -> bool:
+    """Whether ``ds`` holds packed blocks (``input_ids``, no text), e.g. a folder written by pretokenize.py."""
+    columns = ds.column_names
+    return columns is not None and "input_ids" in columns and text_column not in columns
+
+
+def packed_info(tokenizer, block_size: int) -> dict:
+    """What packed blocks depend on; saved with them so a run with another tokenizer is refused."""
+    vocab = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False)
+    digest = hashlib.sha256(f"{vocab}|{tokenizer.eos_token_id}".encode()).hexdigest()[:16]
+    return {"block_size": block_size, "tokenizer_fingerprint": digest, "vocab_size": len(tokenizer)}
+
+
+def _check_packed(ds, tokenizer, block_size: int):
+    import pyarrow.compute as pc
+
+    if hasattr(ds, "__len__"):
+        lengths = {n for t in _arrow_batches(ds) for n in pc.unique(pc.list_value_length(t["input_ids"])).to_pylist()}
+    else:
+        lengths = {len(row["input_ids"]) for row in ds.take(1)}
+    if lengths and lengths != {block_size}:
+        found = ", ".join(str(n) for n in sorted(lengths)[:3])
+        raise UserError(
+            f"the pre-tokenized data has blocks of {found} tokens but --block_size is {block_size}; "
+            f"pass --block_size {min(lengths)} or pre-tokenize again with --block_size {block_size}"
+        )
+    try:
+        saved = json.loads(ds.info.description or "{}").get(PACKED_INFO_KEY)
+    except (ValueError, AttributeError):
+        saved = None
+    if saved and saved["tokenizer_fingerprint"] != packed_info(tokenizer, block_size)["tokenizer_fingerprint"]:
+        raise UserError(
+            f"the pre-tokenized data was made with another tokenizer (vocab {saved['vocab_size']}, this one "
+            f"{len(tokenizer)}); pass the tokenizer used by pretokenize.py as --tokenizer_name"
+        )
+    return ds.select_columns(["input_ids"])
 
 
 def first_text(ds, text_column: str = "text") -> str:
     """The first non-empty text of a (possibly streaming) dataset, or "" (e.g. for a sample prompt)."""
-    if ds is None:
+    if ds is None or is_packed(ds, text_column):
         return ""
     for batch in iter_text_batches(ds, text_column, batch_size=16):
         if batch:
             return batch[0]
     return ""
+
+
+def text_bytes(ds, text_column: str = "text") -> int:
+    """UTF-8 bytes of a map-style dataset's text, read from the arrow buffers (no Python strings)."""
+    import pyarrow.compute as pc
+
+    return sum(pc.sum(pc.binary_length(t[text_column])).as_py() or 0 for t in _arrow_batches(ds))
 
 
 def count_tokens(ds) -> int:
