@@ -4,15 +4,15 @@
 # sentences and WikiText-2, lowercased like SST-2; no dev or test file of any GLUE task is read before evaluation.
 # Then, outside the 30 minutes, CoLA, MRPC and STS-B fine-tunes of the same pretrained model (TASKS, GLUE_MIN each).
 # Usage (from the repository root):
-#   bash benchmarks/sst2.sh                                  # the full figure, ~30 min on 2 cores, + 3 x 4 min
-#   PRETRAIN_MIN=1.5 FINETUNE_MIN=2 GLUE_MIN=1 bash benchmarks/sst2.sh   # a short check that it all runs
+#   bash benchmarks/sst2.sh                                  # the full figure, ~30 min on 2 cores, + 3 x 3 min
+#   PRETRAIN_MIN=2 FINETUNE_MIN=2.5 GLUE_MIN=0.5 bash benchmarks/sst2.sh   # a short check that it all runs
 #   TASKS= bash benchmarks/sst2.sh                           # SST-2 only
 set -euo pipefail
 DATA=${HFRECIPES_SHARED_DATA:-../shared/data}
 WORK=${WORK:-/tmp/hfrecipes-bench/sst2}
-PRETRAIN_MIN=${PRETRAIN_MIN:-12}
-FINETUNE_MIN=${FINETUNE_MIN:-14}
-GLUE_MIN=${GLUE_MIN:-4}
+PRETRAIN_MIN=${PRETRAIN_MIN:-16}
+FINETUNE_MIN=${FINETUNE_MIN:-10}
+GLUE_MIN=${GLUE_MIN:-3}
 TASKS=${TASKS-CoLA MRPC STS-B}
 LAUNCH="python -m accelerate.commands.launch --config_file accelerate_configs/cpu.yaml"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
