@@ -43,9 +43,13 @@ _SKIP_DIRS = {
 }
 
 
+def hash_bucket(name: str) -> int:
+    """A stable bucket in [0, 100) for a record name: fixes splits independently of order and Python version."""
+    return int(hashlib.md5(name.encode("utf-8")).hexdigest(), 16) % 100
+
+
 def _split(name: str) -> str:
-    bucket = int(hashlib.md5(name.encode("utf-8")).hexdigest(), 16) % 100
-    return "validation" if bucket < VALIDATION_PERCENT else "train"
+    return "validation" if hash_bucket(name) < VALIDATION_PERCENT else "train"
 
 
 def _topic_records() -> list[dict]:

@@ -52,17 +52,23 @@ class DataArguments:
         if not 0 <= self.validation_split_percentage < 100:
             raise ValueError("validation_split_percentage must be in [0, 100)")
         if self.train_file:
-            for pattern in [*self.train_file, *(self.validation_file or [])]:
-                files = _expand([pattern])
-                if not files:
-                    raise ValueError(f"no file matches '{pattern}'; check the path given to --train_file")
-                suffixes = {Path(f).suffix.lower() for f in files}
-                if not suffixes <= set(_BUILDERS):
-                    bad = sorted(suffixes - set(_BUILDERS))[0] or "(none)"
-                    raise ValueError(f"unsupported file type {bad}; use one of {', '.join(_BUILDERS)}")
+            check_data_files([*self.train_file, *(self.validation_file or [])])
 
 
-def _expand(patterns: list[str]) -> list[str]:
+def check_data_files(patterns: list[str], suffixes: tuple[str, ...] = tuple(_BUILDERS)) -> None:
+    """Raises ValueError (a one-line user error) unless every pattern matches files of a supported type."""
+    for pattern in patterns:
+        files = expand_files([pattern])
+        if not files:
+            raise ValueError(f"no file matches '{pattern}'; check the path given to --train_file")
+        found = {Path(f).suffix.lower() for f in files}
+        if not found <= set(suffixes):
+            bad = sorted(found - set(suffixes))[0] or "(none)"
+            raise ValueError(f"unsupported file type {bad}; use one of {', '.join(suffixes)}")
+
+
+def expand_files(patterns: list[str]) -> list[str]:
+    """The files that paths or globs name, in a fixed order (globs sorted, missing paths dropped)."""
     files: list[str] = []
     for pattern in patterns:
         matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
@@ -71,11 +77,17 @@ def _expand(patterns: list[str]) -> list[str]:
 
 
 def _load_files(args: DataArguments):
+    data_files = {"train": args.train_file}
+    if args.validation_file:
+        data_files["validation"] = args.validation_file
+    return load_data_files(data_files, args.streaming)
+
+
+def load_data_files(data_files: dict[str, list[str]], streaming: bool = False):
+    """A ``DatasetDict`` with one split per key of ``data_files`` (paths or globs of one file type)."""
     from datasets import load_dataset
 
-    data_files = {"train": _expand(args.train_file)}
-    if args.validation_file:
-        data_files["validation"] = _expand(args.validation_file)
+    data_files = {split: expand_files(patterns) for split, patterns in data_files.items()}
     builders = {_BUILDERS[Path(f).suffix.lower()] for files in data_files.values() for f in files}
     if len(builders) > 1:
         raise UserError(f"mixed file types ({', '.join(sorted(builders))}); give files of one type")
@@ -87,7 +99,7 @@ def _load_files(args: DataArguments):
     elif builder == "csv" and any(f.lower().endswith(".tsv") for fs in data_files.values() for f in fs):
         kwargs = {"sep": "\t"}
     try:
-        return load_dataset(builder, data_files=data_files, streaming=args.streaming, **kwargs)
+        return load_dataset(builder, data_files=data_files, streaming=streaming, **kwargs)
     except Exception as err:  # datasets wraps reader errors in DatasetGenerationError
         cause = err
         while cause is not None and not isinstance(cause, UnicodeDecodeError):
@@ -97,6 +109,16 @@ def _load_files(args: DataArguments):
         raise UserError(
             f"a data file is not valid UTF-8 ({cause.reason} at byte {cause.start}); re-encode it as UTF-8"
         ) from None
+
+
+def load_hub_dataset(name: str, config: str | None = None, **kwargs):
+    """``datasets.load_dataset`` on a Hub id; an unreachable Hub (offline) is a one-line user error."""
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(name, config, **kwargs)
+    except ConnectionError as err:
+        raise UserError(f"{err}; work offline with local files (--train_file) instead of a Hub dataset") from None
 
 
 def load_text_datasets(args: DataArguments, seed: int = 42):

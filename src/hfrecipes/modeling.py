@@ -192,3 +192,41 @@ def context_length(model) -> int:
     """Positions the model can attend to (GPT-2: ``n_positions``)."""
     config = model.config.get_text_config()
     return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or 1024
+
+
+def load_sequence_classifier(name: str, tokenizer, label_names: list[str] | None, trust_remote_code: bool = False):
+    """``AutoModelForSequenceClassification`` over a pretrained model (folder or Hub id); no label names: regression.
+
+    ``pad_token_id`` goes into the config because GPT-2's head pools the last token that is not padding; label names
+    go in too, so ``pipeline("text-classification")`` prints them. Loading a causal LM this way creates a fresh
+    ``score`` head (transformers reports its weights as newly initialised: expected). The tokenizer's
+    ``model_max_length`` is lowered to the model's context where it is longer.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    from .config import UserError
+
+    kwargs = {"num_labels": 1, "problem_type": "regression"}
+    if label_names is not None:
+        kwargs = {
+            "num_labels": len(label_names),
+            "problem_type": "single_label_classification",
+            "id2label": dict(enumerate(label_names)),
+            "label2id": {name: i for i, name in enumerate(label_names)},
+        }
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            name, pad_token_id=tokenizer.pad_token_id, trust_remote_code=trust_remote_code, **kwargs
+        )
+    except OSError as err:
+        raise UserError(
+            f"cannot load model '{name}' ({str(err).splitlines()[0][:120]}); "
+            "give the output folder of recipes/pretrain.py or a Hub id"
+        ) from None
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):  # e.g. a pad token added to a Hub tokenizer
+        model.resize_token_embeddings(len(tokenizer))
+    context = getattr(model.config, "max_position_embeddings", None)
+    if context and tokenizer.model_max_length > context:
+        # Saved with the tokenizer, so truncation (ours and pipeline's) never runs past the position embeddings.
+        tokenizer.model_max_length = context
+    return model

@@ -1,0 +1,146 @@
+"""Fine-tune a pretrained causal LM for sequence classification (GLUE or your own task) with the HF Trainer.
+
+    accelerate launch recipes/classify.py            # builtin task (stdlib area of a docstring) on outputs/pretrain
+    accelerate launch recipes/classify.py --config recipes/configs/classify/sst2.yaml --glue_dir ../shared/data/glue
+    accelerate launch recipes/classify.py --task_name rte --glue_dir glue_data --model_name_or_path outputs/my-lm
+    accelerate launch recipes/classify.py --task_name mnli --model_name_or_path openai-community/gpt2   # Hub GLUE
+    accelerate launch recipes/classify.py --train_file train.csv --validation_file dev.csv \\
+        --text_column review --label_column stars --output_dir outputs/reviews
+
+`--model_name_or_path` takes the output folder of recipes/pretrain.py (or any Hub id). Writes the model and tokenizer
+(`pipeline("text-classification", model=OUTPUT_DIR)` prints the label names), results.json (eval_<metric> as GLUE
+defines them), run_config.yaml, run_info.json and, for a test split, predictions in GLUE's submission format.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import TrainingArguments
+
+from hfrecipes.classification import ClassificationDataArguments
+from hfrecipes.config import cli_main, parse_config
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "classify" / "default.yaml"
+
+
+@dataclass
+class ClassifyArguments:
+    model_name_or_path: str = field(
+        default="outputs/pretrain", metadata={"help": "Output folder of recipes/pretrain.py, or a Hub model id."}
+    )
+    padding_side: str = field(default="right", metadata={"help": "Pad batches on the 'right' or the 'left'."})
+    max_train_minutes: float | None = field(
+        default=None, metadata={"help": "Wall-clock training budget in minutes (sets max_steps); 0 is off."}
+    )
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow code from the Hub (off by default)."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace a finished run in output_dir."})
+
+    def __post_init__(self):
+        if self.padding_side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left', got '{self.padding_side}'")
+        if self.max_train_minutes is not None and self.max_train_minutes < 0:
+            raise ValueError("max_train_minutes must be >= 0 (0 turns the budget off)")
+
+
+CONFIG_CLASSES = (ClassificationDataArguments, ClassifyArguments, TrainingArguments)
+
+
+def main(argv=None):
+    data_args, args, training_args = parse_config(CONFIG_CLASSES, argv, DEFAULT_CONFIG)
+    from transformers import Trainer, set_seed
+
+    from hfrecipes.cards import write_model_card
+    from hfrecipes.classification import (
+        ClassificationCollator,
+        classification_metrics,
+        end_with_eos,
+        load_classification_datasets,
+        tokenize_dataset,
+        write_predictions,
+    )
+    from hfrecipes.hub import hub_target, push_folder
+    from hfrecipes.modeling import load_sequence_classifier, load_tokenizer
+    from hfrecipes.runs import check_output_dir, save_run_config, write_results
+    from hfrecipes.training import UNBOUNDED_STEPS, add_time_budget, fix_budget_speed_metrics
+
+    hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
+    set_seed(training_args.seed)
+    out = check_output_dir(training_args.output_dir, args.overwrite or bool(training_args.resume_from_checkpoint))
+
+    # --- data
+    raw, task = load_classification_datasets(data_args, seed=training_args.seed)
+    tokenizer = end_with_eos(load_tokenizer(args.model_name_or_path, args.trust_remote_code))
+    tokenizer.padding_side = args.padding_side
+
+    # --- model (before tokenizing: it caps the tokenizer's model_max_length at its context)
+    model = load_sequence_classifier(args.model_name_or_path, tokenizer, task.label_names, args.trust_remote_code)
+    with training_args.main_process_first(desc="tokenize"):
+        encoded = tokenize_dataset(raw, tokenizer, task, data_args.max_seq_length, data_args.num_proc)
+
+    # --- trainer
+    if args.max_train_minutes and training_args.max_steps <= 0:
+        training_args.max_steps = UNBOUNDED_STEPS  # the budget fixes the real number after timing a few steps
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded.get("validation"),
+        data_collator=ClassificationCollator(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=classification_metrics(task),
+    )
+    if args.max_train_minutes:
+        add_time_budget(trainer, args.max_train_minutes)
+    save_run_config(out, data_args, args, training_args, recipe="classify")
+
+    # --- train
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    if args.max_train_minutes:
+        fix_budget_speed_metrics(trainer, train_result)
+    trainer.save_model()
+    trainer.save_state()
+
+    # --- evaluate every validation split (MNLI mismatched: eval_mismatched_accuracy), predict every test split
+    metrics = {}
+    for split in sorted(s for s in encoded if s.startswith("validation")):
+        prefix = "eval" + split.removeprefix("validation")
+        metrics.update(trainer.evaluate(encoded[split], metric_key_prefix=prefix))
+    prediction_files = []
+    for split in sorted(s for s in encoded if s.startswith("test")):
+        test = encoded[split]
+        output = trainer.predict(test, metric_key_prefix=split)
+        if "label" in test.column_names:
+            metrics.update(output.metrics)
+        prediction_files.append(write_predictions(out, task, split, raw[split], output.predictions).name)
+
+    # --- record
+    results = {
+        **metrics,
+        "task": task.name,
+        "label_names": task.label_names,
+        "train_samples": len(encoded["train"]),
+        "train_loss": train_result.metrics.get("train_loss"),
+        "train_runtime": train_result.metrics["train_runtime"],
+        "train_steps": trainer.state.global_step,
+        "num_parameters": model.num_parameters(),
+        "prediction_files": prediction_files,
+    }
+    write_results(out, results)
+    if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes
+        shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval") and isinstance(v, float)}
+        shown = {k: v for k, v in shown.items() if not k.endswith(("_runtime", "_per_second", "_loss"))}
+        write_model_card(
+            out,
+            pipeline_tag="text-classification",
+            metrics=["eval_loss", *shown],
+            base_model=args.model_name_or_path,
+            tags=["text-classification", task.name],
+            repo_id=hub and hub.repo_id,
+        )
+        print(f"Classifier saved to {out} ({task.name}): {shown}; see {out}/results.json")
+        if hub:
+            print(f"Pushed to {push_folder(out, hub.repo_id, hub.private)}")
+
+
+if __name__ == "__main__":
+    cli_main(main)

@@ -1,0 +1,307 @@
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+from conftest import SHARED_DATA, launch, load_recipe, run_script
+
+from hfrecipes.metrics import load_metric
+
+GLUE = SHARED_DATA / "glue"
+# fmt: off
+TINY = ["--max_seq_length", "48", "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "64",
+        "--learning_rate", "3e-3", "--max_steps", "12", "--warmup_steps", "0", "--eval_strategy", "no",
+        "--save_strategy", "no", "--report_to", "none", "--logging_steps", "4", "--max_train_minutes", "0"]
+# fmt: on
+
+
+def classify(*args: str):
+    load_recipe("classify").main([*TINY, *args])
+
+
+def results(out) -> dict:
+    return json.loads((out / "results.json").read_text())
+
+
+def read_tsv(path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+# --- the metric module against sklearn / scipy
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_glue_metric_matches_sklearn_and_scipy(seed):
+    from scipy.stats import pearsonr, spearmanr
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+    rng = np.random.default_rng(seed)
+    refs, preds = rng.integers(0, 2, 300), rng.integers(0, 2, 300)
+    preds[:150] = refs[:150]  # better than chance, so the figures are not all near 0
+    cola = load_metric("glue", config_name="cola").compute(predictions=preds, references=refs)
+    assert cola["matthews_correlation"] == pytest.approx(matthews_corrcoef(refs, preds))
+    mrpc = load_metric("glue", config_name="mrpc").compute(predictions=preds, references=refs)
+    assert mrpc["accuracy"] == pytest.approx(accuracy_score(refs, preds))
+    assert mrpc["f1"] == pytest.approx(f1_score(refs, preds))
+    assert mrpc["combined_score"] == pytest.approx((mrpc["accuracy"] + mrpc["f1"]) / 2)
+    three_refs, three_preds = rng.integers(0, 3, 300), rng.integers(0, 3, 300)
+    mnli = load_metric("glue", config_name="mnli").compute(predictions=three_preds, references=three_refs)
+    assert mnli == {"accuracy": pytest.approx(accuracy_score(three_refs, three_preds))}
+    new = load_metric("glue", config_name="classification").compute(predictions=three_preds, references=three_refs)
+    assert new["f1_macro"] == pytest.approx(f1_score(three_refs, three_preds, average="macro"))
+    assert load_metric("glue", config_name="cola").compute(predictions=three_preds, references=three_refs)[
+        "matthews_correlation"
+    ] == pytest.approx(matthews_corrcoef(three_refs, three_preds))
+    scores = np.round(rng.uniform(0, 5, 300), 1)  # rounding makes ties, which Spearman ranks by their average
+    noisy = np.round(scores + rng.normal(0, 1.5, 300), 1)
+    stsb = load_metric("glue", config_name="stsb").compute(predictions=noisy, references=scores)
+    assert stsb["pearson"] == pytest.approx(pearsonr(noisy, scores)[0], rel=1e-5)
+    assert stsb["spearmanr"] == pytest.approx(spearmanr(noisy, scores)[0], rel=1e-5)
+    assert stsb["combined_score"] == pytest.approx((stsb["pearson"] + stsb["spearmanr"]) / 2)
+
+
+def test_glue_metric_edge_cases():
+    cola = load_metric("glue", config_name="cola")
+    assert cola.compute(predictions=[1, 1, 1], references=[0, 1, 1])["matthews_correlation"] == 0.0
+    assert load_metric("glue", config_name="mrpc").compute(predictions=[0, 0], references=[0, 0])["f1"] == 0.0
+    with pytest.raises(KeyError, match="unknown GLUE metric configuration 'sst3'"):
+        load_metric("glue", config_name="sst3")
+
+
+# --- data: GLUE TSV shapes, the builtin task, label mapping
+
+
+@pytest.mark.parametrize(
+    "task,rows,columns,labels",
+    [
+        ("SST-2", (67349, 872, 1821), ["sentence"], {0, 1}),
+        ("CoLA", (8551, 1043, 1063), ["sentence"], {0, 1}),  # no header row in train/dev
+        ("MRPC", (3667, 408, 1725), ["sentence1", "sentence2"], {0, 1}),  # BOM, '#1 String' columns
+        ("STS-B", (5749, 1500, 1379), ["sentence1", "sentence2"], None),
+        ("RTE", (2490, 277, 3000), ["sentence1", "sentence2"], {0, 1}),  # labels spelled as names
+    ],
+)
+def test_glue_tsv_shapes(task, rows, columns, labels, shared_data):
+    from hfrecipes.glue import get_task, glue_files, load_glue
+
+    glue = get_task(task)
+    raw = load_glue(glue, {s: [p] for s, p in glue_files(shared_data / "glue", glue).items()})
+    assert tuple(len(raw[s]) for s in ("train", "validation", "test")) == rows
+    assert raw["train"].column_names == [*columns, "label", "idx"] and "label" not in raw["test"].column_names
+    if labels is None:
+        assert 0 <= min(raw["validation"]["label"]) and max(raw["validation"]["label"]) <= 5
+    else:
+        assert set(raw["validation"]["label"]) == labels
+    assert all(raw["train"][0][c] for c in columns)
+    if task == "MRPC":  # a bare quote opens this sentence: with quote processing it would swallow later rows
+        assert raw["validation"][0]["sentence2"].startswith('" The foodservice')
+
+
+def test_unknown_glue_task_names_the_valid_ones():
+    from hfrecipes.config import UserError
+    from hfrecipes.glue import get_task
+
+    assert get_task("STS-B").name == "stsb" and get_task("CoLA").name == "cola"
+    with pytest.raises(UserError, match="choose one of cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli"):
+        get_task("sst3")
+
+
+def test_builtin_task_is_balanced_deterministic_and_hides_the_module():
+    from hfrecipes.classification import STDLIB_AREAS, load_python_docs_task
+
+    raw = load_python_docs_task()
+    for split, ds in raw.items():
+        counts = np.bincount(ds["label"], minlength=len(STDLIB_AREAS))
+        assert counts.min() == counts.max() >= (100 if split == "train" else 20), (split, counts)
+    assert raw["train"].features["label"].names == list(STDLIB_AREAS)
+    assert not {t.split("\n")[0] for t in raw["train"]["text"]} & {"Module asyncio", "Module http.client"}
+    assert raw["train"]["text"][:5] == load_python_docs_task()["train"]["text"][:5]
+
+
+# --- padding: the head reads the last real token on either side
+
+
+def test_padding_side_does_not_change_logits(tiny_lm):
+    import torch
+
+    from hfrecipes.classification import ClassificationCollator, end_with_eos
+    from hfrecipes.modeling import load_sequence_classifier, load_tokenizer
+
+    tokenizer = end_with_eos(load_tokenizer(str(tiny_lm)))
+    model = load_sequence_classifier(str(tiny_lm), tokenizer, ["a", "b", "c"]).eval()
+    texts = ["short", "a much longer text with many more tokens in it than the others", "medium sized text"]
+    encoded = [tokenizer(t) for t in texts]
+    assert all(e["input_ids"][-1] == tokenizer.eos_token_id for e in encoded)
+    assert tokenizer.pad_token_id != tokenizer.eos_token_id
+    with torch.no_grad():
+        alone = torch.cat([model(**tokenizer(t, return_tensors="pt")).logits for t in texts])
+        for side in ("right", "left"):
+            tokenizer.padding_side = side
+            batch = ClassificationCollator(tokenizer)([dict(e) for e in encoded])
+            assert (batch["input_ids"][:, 0 if side == "left" else -1] == tokenizer.pad_token_id).any()
+            torch.testing.assert_close(model(**batch).logits, alone, atol=1e-5, rtol=1e-4)
+            if side == "left":  # the position ids are what make left padding right
+                del batch["position_ids"]
+                assert not torch.allclose(model(**batch).logits, alone, atol=1e-3)
+
+
+# --- end to end
+
+
+@pytest.fixture(scope="module")
+def default_run(tiny_lm, tmp_path_factory):
+    out = tmp_path_factory.mktemp("classify") / "default"
+    # The default config, with a learning rate for a 32-wide model.
+    launch("classify", "--model_name_or_path", str(tiny_lm), "--output_dir", str(out), "--learning_rate", "3e-3")
+    return out
+
+
+@pytest.mark.slow
+def test_default_task_runs_offline(default_run):
+    res = results(default_run)
+    assert res["task"] == "python-docs-areas" and len(res["label_names"]) == 5
+    assert res["eval_accuracy"] > 0.3, "well above the 0.2 of chance on five balanced classes"
+    assert 0 <= res["eval_f1_macro"] <= 1
+    config = json.loads((default_run / "config.json").read_text())
+    assert config["id2label"] == {str(i): n for i, n in enumerate(res["label_names"])}
+    assert config["pad_token_id"] == 1 and config["architectures"] == ["GPT2ForSequenceClassification"]
+    for name in ("model.safetensors", "tokenizer.json", "run_config.yaml", "run_info.json", "trainer_state.json"):
+        assert (default_run / name).is_file(), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "task,metrics,source",
+    [
+        ("SST-2", ["accuracy"], "glue_dir"),
+        ("CoLA", ["matthews_correlation"], "files"),
+        ("MRPC", ["accuracy", "f1", "combined_score"], "files"),
+        ("STS-B", ["pearson", "spearmanr", "combined_score"], "glue_dir"),
+        ("RTE", ["accuracy"], "files"),
+    ],
+)
+def test_glue_tsv_end_to_end(task, metrics, source, tiny_lm, tmp_path, shared_data):
+    folder = shared_data / "glue" / task
+    if source == "glue_dir":
+        data = ["--glue_dir", str(shared_data / "glue")]
+    else:
+        data = ["--train_file", str(folder / "train.tsv"), "--validation_file", str(folder / "dev.tsv")]
+        data += ["--test_file", str(folder / "test.tsv")]
+    if task == "RTE":
+        data += ["--padding_side", "left"]
+    out = tmp_path / task
+    classify(
+        "--task_name", task, *data, "--model_name_or_path", str(tiny_lm), "--output_dir", str(out),
+        "--max_train_samples", "300", "--max_eval_samples", "200", "--max_predict_samples", "40",
+    )  # fmt: skip
+    res = results(out)
+    for name in metrics:
+        value = res[f"eval_{name}"]
+        assert (0 if name in ("accuracy", "f1") else -1) <= value <= 1, name
+        assert not math.isnan(value), name
+    assert res["prediction_files"] == [f"{task}.tsv"]
+    rows = read_tsv(out / f"{task}.tsv")
+    assert len(rows) == 40 and list(rows[0]) == ["index", "prediction"]
+    if task == "STS-B":
+        assert all(0 <= float(r["prediction"]) <= 5 for r in rows)
+    else:
+        allowed = {"entailment", "not_entailment"} if task == "RTE" else {"0", "1"}
+        assert {r["prediction"] for r in rows} <= allowed
+
+
+def write_mnli(folder):
+    """A tiny MNLI folder in the GLUE layout: matched and mismatched dev and test files, labels spelled as names."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    labels = ["entailment", "neutral", "contradiction"]
+    parses = ["sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse", "sentence2_parse"]
+    head = ["index", "promptID", "pairID", "genre", *parses, "sentence1", "sentence2"]
+    for name, n, extra in [("train", 90, ["label1", "gold_label"]), ("dev_matched", 30, ["label1", "gold_label"]),
+                           ("dev_mismatched", 30, ["label1", "gold_label"]), ("test_matched", 12, []),
+                           ("test_mismatched", 12, [])]:  # fmt: skip
+        rows = []
+        for i in range(n):
+            label = labels[rng.integers(3)]
+            premise = f'the "{label[:4]}" man {i} walks'  # a bare quote, as in the real files
+            ids = [str(i), "1", f"{i}e", "fiction", "(", "(", "(", "("]
+            rows.append([*ids, premise, "a man walks", *[label] * len(extra)])
+        lines = ["\t".join(head + extra)] + ["\t".join(r) for r in rows]
+        (folder / f"{name}.tsv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_mnli_matched_and_mismatched(tiny_lm, tmp_path):
+    write_mnli(tmp_path / "glue" / "MNLI")
+    out = tmp_path / "mnli"
+    classify("--task_name", "MNLI", "--glue_dir", str(tmp_path / "glue"), "--model_name_or_path", str(tiny_lm),
+             "--output_dir", str(out))  # fmt: skip
+    res = results(out)
+    assert res["label_names"] == ["entailment", "neutral", "contradiction"]
+    assert 0 <= res["eval_accuracy"] <= 1 and 0 <= res["eval_mismatched_accuracy"] <= 1
+    assert res["prediction_files"] == ["MNLI-m.tsv", "MNLI-mm.tsv"]
+    predicted = read_tsv(out / "MNLI-mm.tsv")
+    assert len(predicted) == 12 and {r["prediction"] for r in predicted} <= set(res["label_names"])
+
+
+@pytest.fixture
+def reviews(tmp_path):
+    """A new task with string labels: a CSV whose label says which word family the text uses."""
+    rng = np.random.default_rng(0)
+    words = {"good": ["great", "lovely", "fine"], "bad": ["awful", "poor", "dull"], "meh": ["okay", "average", "so"]}
+    filler = ["the", "film", "plot", "was", "quite", "and", "acting", "story"]
+
+    def write(name, n, labelled=True):
+        path = tmp_path / f"{name}.csv"
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["review", "stars"] if labelled else ["review"])
+            for _ in range(n):
+                label = rng.choice(list(words))
+                text = " ".join([*rng.choice(filler, 4), rng.choice(words[label]), *rng.choice(filler, 3)])
+                w.writerow([text, label] if labelled else [text])
+        return path
+
+    return write("train", 240), write("dev", 60), write("test", 20, labelled=False)
+
+
+@pytest.mark.slow
+def test_new_task_from_csv_with_string_labels(reviews, tiny_lm, tmp_path):
+    from transformers import pipeline
+
+    train, dev, test = reviews
+    out = tmp_path / "reviews"
+    classify(
+        "--train_file", str(train), "--validation_file", str(dev), "--test_file", str(test),
+        "--text_column", "review", "--label_column", "stars", "--model_name_or_path", str(tiny_lm),
+        "--output_dir", str(out), "--max_steps", "45",
+    )  # fmt: skip
+    res = results(out)
+    assert res["label_names"] == ["bad", "good", "meh"] and 0 <= res["eval_accuracy"] <= 1
+    assert {r["prediction"] for r in read_tsv(out / "predictions.tsv")} <= {"bad", "good", "meh"}
+    classifier = pipeline("text-classification", model=str(out))
+    assert classifier("the film was lovely")[0]["label"] in {"bad", "good", "meh"}
+
+
+@pytest.mark.parametrize(
+    "make_args,message",
+    [
+        (lambda train, dev: ["--task_name", "sst3"], "unknown GLUE task 'sst3'; choose one of cola, sst2,"),
+        (lambda train, dev: ["--train_file", str(train), "--label_column", "score"], "has no column 'score'"),
+        (
+            lambda train, dev: ["--train_file", str(train), "--validation_file", str(dev)],
+            "the validation data has labels that train does not: neutral",
+        ),
+    ],
+    ids=["unknown-task", "missing-label-column", "unseen-label"],
+)
+def test_bad_inputs_are_one_line_errors(make_args, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # "Generating train split" bars go to stderr too
+    train, dev = tmp_path / "train.csv", tmp_path / "dev.csv"
+    train.write_text("text,label\nnice,positive\nbad,negative\n")
+    dev.write_text("text,label\nfine,neutral\n")
+    proc = run_script("classify", "--output_dir", str(tmp_path / "o"), *make_args(train, dev))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
