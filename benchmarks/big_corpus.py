@@ -4,9 +4,13 @@ The corpus repeats the paragraphs of tinyshakespeare and wikitext-2-raw, each co
 its own heading, until it reaches the asked size; paragraphs are blank-line separated (one document each).
 """
 
+import contextlib
 import os
 import random
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +24,28 @@ def seed_paragraphs() -> list[str]:
     shakespeare = (SHARED / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8").split("\n\n")
     wiki = (SHARED / "wikitext-2-raw" / "wiki.test.raw").read_text(encoding="utf-8").splitlines()
     return [p.strip() for p in shakespeare + wiki if p.strip()]
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str, keep: bool = False):
+    """A temporary folder for the corpora and runs, deleted at the end (even on failure) unless ``keep``."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        if keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def seed_tokenizer(work: Path, env: dict, vocab_size: int) -> Path:
+    """A BPE tokenizer trained on the seed paragraphs by recipes/train_tokenizer.py, in ``work/tokenizer``."""
+    seed, tok = work / "seed.txt", work / "tokenizer"
+    seed.write_text("\n\n".join(seed_paragraphs()), encoding="utf-8")
+    cmd = [sys.executable, "recipes/train_tokenizer.py", "--train_file", str(seed), "--vocab_size", str(vocab_size)]
+    run_measured([*cmd, "--output_dir", str(tok)], {**env, "HF_HOME": str(work / "hf_tok")}, work / "tokenizer.log")
+    return tok
 
 
 def write_corpus(path: Path, target_bytes: int) -> int:

@@ -15,12 +15,9 @@ parallelism. The tree RSS sums the forked workers, so it counts their shared pag
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-from big_corpus import run_measured, seed_paragraphs, write_corpus
+from big_corpus import run_measured, scratch_folder, seed_tokenizer, write_corpus
 
 
 def main():
@@ -32,15 +29,9 @@ def main():
     parser.add_argument("--keep", action="store_true", help="Keep the corpus and outputs.")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="hfrecipes-pretokenize-"))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    try:
-        seed = work / "seed.txt"
-        seed.write_text("\n\n".join(seed_paragraphs()), encoding="utf-8")
-        tok = work / "tokenizer"
-        tok_cmd = [sys.executable, "recipes/train_tokenizer.py", "--train_file", str(seed)]
-        tok_cmd += ["--vocab_size", str(args.vocab_size), "--output_dir", str(tok)]
-        run_measured(tok_cmd, {**env, "HF_HOME": str(work / "hf_tok")}, work / "tokenizer.log")
+    with scratch_folder("hfrecipes-pretokenize-", args.keep) as work:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        tok = seed_tokenizer(work, env, args.vocab_size)
         corpus = work / "corpus.txt"
         write_corpus(corpus, int(args.mb * 1e6))
 
@@ -80,11 +71,6 @@ def main():
                 indent=2,
             )
         )
-    finally:
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

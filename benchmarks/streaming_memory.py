@@ -13,12 +13,9 @@ work, two spinning OpenMP threads can make a tiny model's steps 20x slower and t
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
-from big_corpus import run_measured, seed_paragraphs, write_corpus
+from big_corpus import run_measured, scratch_folder, seed_tokenizer, write_corpus
 
 # fmt: off
 TINY = ["--n_layer", "2", "--n_head", "2", "--n_embd", "64", "--block_size", "128",
@@ -36,20 +33,12 @@ def main():
     parser.add_argument("--keep", action="store_true", help="Keep the generated corpora and runs.")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="hfrecipes-streaming-"))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    env["OMP_NUM_THREADS"] = str(args.threads)
-    env["HF_HOME"] = str(work / "hf")  # streaming must not need the datasets cache; an empty one proves it
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", "accelerate_configs/cpu.yaml"]
-    try:
-        seed = work / "seed.txt"
-        seed.write_text("\n\n".join(seed_paragraphs()), encoding="utf-8")
-        tok = work / "tokenizer"
-        run_measured(
-            [*launch, "recipes/train_tokenizer.py", "--train_file", str(seed), "--output_dir", str(tok)],
-            env,
-            work / "tokenizer.log",
-        )
+    with scratch_folder("hfrecipes-streaming-", args.keep) as work:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env["OMP_NUM_THREADS"] = str(args.threads)
+        env["HF_HOME"] = str(work / "hf")  # streaming must not need the datasets cache; an empty one proves it
+        launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", "accelerate_configs/cpu.yaml"]
+        tok = seed_tokenizer(work, env, vocab_size=4096)
         corpora = {}
         for gb in args.sizes_gb:
             corpora[gb] = work / f"corpus_{gb:g}gb.txt"
@@ -100,11 +89,6 @@ def main():
                 indent=2,
             )
         )
-    finally:
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

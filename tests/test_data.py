@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -166,6 +167,7 @@ def test_map_style_packing_is_chunked_cached_and_on_disk(tok, tmp_path):
     expected = [t for d in docs for t in tok(d, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]]
     assert [t for row in packed["input_ids"] for t in row] == expected[: len(expected) // 16 * 16]
     assert packed.cache_files, "memory-mapped from a cache file, not held in memory"
+    assert Path(packed.cache_files[0]["filename"]).is_relative_to(tmp_path), "beside the data, as map's cache"
     again = pack_dataset(ds, tok, block_size=16, batch_size=7)
     assert again._fingerprint == packed._fingerprint and again.cache_files == packed.cache_files
     assert pack_dataset(ds, tok, block_size=17, batch_size=7)._fingerprint != packed._fingerprint

@@ -271,12 +271,15 @@ def _pack_map_style(tokenized, block_size: int, batch_size: int):
     n_tokens = sum(pc.sum(pc.list_value_length(t["input_ids"])).as_py() or 0 for t in _arrow_batches(tokenized))
     if n_tokens < block_size:  # from_generator cannot build a dataset with no rows
         return Dataset.from_dict({"input_ids": []}, features=Features({"input_ids": List(Value("int32"))}))
-    # Cached like a map: the same tokenized data and block size give the same fingerprint, hence the same files.
+    # Cached like a map: the same tokenized data and block size give the same fingerprint, hence the same files,
+    # kept beside the tokenized cache files as map keeps its own (so a temporary dataset leaves nothing behind).
     fingerprint = Hasher.hash(["hfrecipes-pack-v1", tokenized._fingerprint, block_size])
+    cache_dir = str(Path(tokenized.cache_files[0]["filename"]).parent / "packed") if tokenized.cache_files else None
     return Dataset.from_generator(
         _blocks,
         gen_kwargs={"tokenized": tokenized, "block_size": block_size, "batch_size": batch_size},
         fingerprint=fingerprint,
+        cache_dir=cache_dir,
     )
 
 
