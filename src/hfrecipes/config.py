@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
-import functools
 import logging
 import os
 import sys
@@ -192,13 +191,3 @@ def cli_main(main: Callable[[], Any]) -> None:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
-
-
-def user_errors(fn: Callable) -> Callable:
-    """Decorator form of ``cli_main`` for console-script entry points."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return cli_main(lambda: fn(*args, **kwargs))
-
-    return wrapper

@@ -354,8 +354,3 @@ def text_bytes(ds, text_column: str = "text") -> int:
     import pyarrow.compute as pc
 
     return sum(pc.sum(pc.binary_length(t[text_column])).as_py() or 0 for t in _arrow_batches(ds))
-
-
-def count_tokens(ds) -> int:
-    """Tokens in a packed (map-style) dataset."""
-    return len(ds) * len(ds[0]["input_ids"]) if len(ds) else 0
