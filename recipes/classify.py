@@ -12,6 +12,7 @@
 defines them), run_config.yaml, run_info.json and, for a test split, predictions in GLUE's submission format.
 """
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from transformers import TrainingArguments
 from hfrecipes.classification import ClassificationDataArguments
 from hfrecipes.config import cli_main, parse_config
 
+logger = logging.getLogger("classify")
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "classify" / "default.yaml"
 
 
@@ -80,6 +82,7 @@ def main(argv=None):
     # --- trainer
     if args.max_train_minutes and training_args.max_steps <= 0:
         training_args.max_steps = UNBOUNDED_STEPS  # the budget fixes the real number after timing a few steps
+    logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -123,6 +126,7 @@ def main(argv=None):
         "train_runtime": train_result.metrics["train_runtime"],
         "train_steps": trainer.state.global_step,
         "num_parameters": model.num_parameters(),
+        "world_size": training_args.world_size,
         "prediction_files": prediction_files,
     }
     write_results(out, results)

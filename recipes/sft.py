@@ -23,7 +23,7 @@ from hfrecipes.data import DataArguments
 from hfrecipes.modeling import PretrainedModelArguments
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "sft" / "default.yaml"
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("sft")
 
 
 @dataclass
@@ -66,7 +66,11 @@ def main(argv=None):
         logger.warning("max_length capped to the model's context, %d", context_length(model))
         training_args.max_length = context_length(model)
 
+    logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
     # --- trainer: labels are -100 outside the assistant turns with assistant_only_loss (our configs set it)
+    # The loss before training is evaluated inside train() (eval_on_start): an evaluate() before train() marks the
+    # model prepared for accelerate, which then skips the DDP wrap, and each process would train on its own.
+    training_args.eval_on_start = "validation" in raw
     trainer = SFTTrainer(
         model=model,
         args=training_args,
@@ -76,10 +80,10 @@ def main(argv=None):
         peft_config=get_peft_config(model_args),
     )
     save_run_config(out, data_args, model_args, run_args, training_args, recipe="sft")
-    before = trainer.evaluate() if "validation" in raw else {}
 
     # --- train and evaluate
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    before = next((h for h in trainer.state.log_history if h.get("step") == 0 and "eval_loss" in h), {})
     metrics = trainer.evaluate() if "validation" in raw else {}
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())

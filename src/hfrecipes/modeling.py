@@ -225,6 +225,9 @@ def load_sequence_classifier(name: str, tokenizer, label_names: list[str] | None
         ) from None
     if model.get_input_embeddings().num_embeddings < len(tokenizer):  # e.g. a pad token added to a Hub tokenizer
         model.resize_token_embeddings(len(tokenizer))
+    # The head's loss is a batch mean that ignores `num_items_in_batch`. Seeing `**kwargs` in its forward, the Trainer
+    # would otherwise assume a token-count loss and multiply train and eval losses by the number of processes.
+    model.accepts_loss_kwargs = False
     context = getattr(model.config, "max_position_embeddings", None)
     if context and tokenizer.model_max_length > context:
         # Saved with the tokenizer, so truncation (ours and pipeline's) never runs past the position embeddings.
