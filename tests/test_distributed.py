@@ -68,9 +68,9 @@ def launch_pair(recipe, tmp_path, *args):
 
 @pytest.mark.slow
 def test_ddp_classify_matches_one_process(tiny_lm, tmp_path):
-    # The builtin task, 320 rows: 40 steps of 8. 128 eval rows: two full batches of 64, one per rank. With a ragged last
-    # batch accelerate pads it with repeated rows; gather_for_metrics drops them from the predictions, but the Trainer's
-    # eval_loss averages batch means that include them (100 rows: off by 0.004), a known Trainer limitation.
+    # The builtin task, 320 rows: 40 steps of 8. 128 eval rows: two full batches of 64, one per rank. With a ragged
+    # last batch accelerate pads it with repeated rows; gather_for_metrics drops them from the predictions, but the
+    # Trainer's eval_loss averages batch means that include them (100 rows: off by 0.004), a known limitation.
     r1, r2, log = launch_pair(
         "classify", tmp_path, "--model_name_or_path", str(tiny_lm), "--max_train_samples", "320",
         "--max_eval_samples", "128", "--num_train_epochs", "1", "--learning_rate", "3e-3", "--report_to", "none",
