@@ -60,12 +60,12 @@ def main(argv=None):
     )
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import load_sequence_classifier, load_tokenizer
-    from hfrecipes.runs import check_output_dir, save_run_config, write_results
+    from hfrecipes.runs import claim_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import UNBOUNDED_STEPS, add_time_budget, fix_budget_speed_metrics
 
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
-    out = check_output_dir(training_args.output_dir, args.overwrite or bool(training_args.resume_from_checkpoint))
+    out = claim_output_dir(training_args.output_dir, args.overwrite or bool(training_args.resume_from_checkpoint))
 
     # --- data
     raw, task = load_classification_datasets(data_args, seed=training_args.seed)
@@ -97,7 +97,8 @@ def main(argv=None):
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     if args.max_train_minutes:
         fix_budget_speed_metrics(trainer, train_result)
-    trainer.save_model()
+    with staged_save(out) as staging:  # a crash mid-save never leaves a half-written model in place
+        trainer.save_model(str(staging))
     trainer.save_state()
 
     # --- evaluate every validation split (MNLI mismatched: eval_mismatched_accuracy), predict every test split
