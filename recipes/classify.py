@@ -19,6 +19,7 @@ from transformers import TrainingArguments
 
 from hfrecipes.classification import ClassificationDataArguments
 from hfrecipes.config import cli_main, parse_config
+from hfrecipes.modeling import check_model_folder
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "classify" / "default.yaml"
 
@@ -40,6 +41,7 @@ class ClassifyArguments:
             raise ValueError(f"padding_side must be 'right' or 'left', got '{self.padding_side}'")
         if self.max_train_minutes is not None and self.max_train_minutes < 0:
             raise ValueError("max_train_minutes must be >= 0 (0 turns the budget off)")
+        check_model_folder(self.model_name_or_path)
 
 
 CONFIG_CLASSES = (ClassificationDataArguments, ClassifyArguments, TrainingArguments)

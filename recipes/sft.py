@@ -47,7 +47,7 @@ def main(argv=None):
     from hfrecipes.data import load_datasets
     from hfrecipes.generation import chat_reply
     from hfrecipes.hub import hub_target, push_folder
-    from hfrecipes.modeling import context_length, load_causal_lm, load_tokenizer
+    from hfrecipes.modeling import check_vocab, context_length, load_causal_lm, load_tokenizer
     from hfrecipes.runs import claim_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import perplexity
 
@@ -61,6 +61,7 @@ def main(argv=None):
     raw = load_datasets(data_args, training_args.seed, prepare=to_messages, builtin=python_docs_chat)
 
     # --- model
+    check_vocab(model_args.model_name_or_path, tokenizer, training_args.trust_remote_code)
     model = load_causal_lm(model_args, training_args.trust_remote_code)
     if training_args.max_length is None or training_args.max_length > context_length(model):
         logger.warning("max_length capped to the model's context, %d", context_length(model))

@@ -63,7 +63,9 @@ def _coerce(action: argparse.Action, key: str, value: Any, source: str) -> Any:
         return convert(str(value))
     except (TypeError, ValueError, argparse.ArgumentTypeError):
         expected = getattr(convert, "__name__", "the field's type")
-        raise UserError(f"{source}: '{key}' has value {value!r}, which is not a valid {expected}") from None
+        raise UserError(
+            f"{source}: '{key}' has value {value!r}, which is not a valid {expected}; fix the value in the file"
+        ) from None
 
 
 class _Parser:
