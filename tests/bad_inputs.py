@@ -38,6 +38,7 @@ class Case:
     env: dict[str, str | None] = field(default_factory=dict)  # None removes a variable
     subprocess: bool = False  # run as `python recipes/X.py` (always for the table); in-process otherwise in tests
     needs_lm: bool = False
+    needs_no_gpu: bool = False  # the input is only wrong on a machine without CUDA
 
 
 CSV_TRAIN = "text,label\nnice film,positive\nbad film,negative\ngood,positive\nawful,negative\n"
@@ -277,6 +278,7 @@ CASES = [
         "QLoRA without CUDA",
         ("--use_peft", "--load_in_4bit", "--model_name_or_path", "{tmp}/no-model", *OUT),
         "QLoRA (--load_in_4bit) quantizes with bitsandbytes, which needs a CUDA GPU",
+        needs_no_gpu=True,
     ),
     # --- outputs and the Hub
     Case(
