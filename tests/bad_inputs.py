@@ -100,7 +100,7 @@ CASES = [
         "train_tokenizer",
         "wrong type on the command line",
         ("--vocab_size", "lots", *OUT),
-        "invalid int value: 'lots'",
+        "invalid int value: 'lots'; give an integer",
         subprocess=True,
     ),
     Case(
@@ -243,7 +243,7 @@ CASES = [
         "pretrain",
         "tokenizer folder that does not exist",
         ("--tokenizer_name", "{tmp}/no-tokenizer", *OUT),
-        "cannot load tokenizer",
+        "no tokenizer folder at",
     ),
     Case(
         "missing-model",

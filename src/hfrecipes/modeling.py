@@ -87,6 +87,11 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
 
     from .config import UserError
 
+    if missing_local_folder(name):
+        raise UserError(
+            f"no tokenizer folder at {name}; train one with recipes/train_tokenizer.py (make demo) or set "
+            "--tokenizer_name to a folder or a Hub id"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
     except OSError as err:
