@@ -20,6 +20,7 @@ from transformers import TrainingArguments
 
 from hfrecipes.classification import ClassificationDataArguments
 from hfrecipes.config import cli_main, parse_config
+from hfrecipes.modeling import check_model_folder
 
 logger = logging.getLogger("classify")
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "classify" / "default.yaml"
@@ -42,6 +43,7 @@ class ClassifyArguments:
             raise ValueError(f"padding_side must be 'right' or 'left', got '{self.padding_side}'")
         if self.max_train_minutes is not None and self.max_train_minutes < 0:
             raise ValueError("max_train_minutes must be >= 0 (0 turns the budget off)")
+        check_model_folder(self.model_name_or_path)
 
 
 CONFIG_CLASSES = (ClassificationDataArguments, ClassifyArguments, TrainingArguments)
@@ -62,12 +64,12 @@ def main(argv=None):
     )
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import load_sequence_classifier, load_tokenizer
-    from hfrecipes.runs import check_output_dir, save_run_config, write_results
+    from hfrecipes.runs import claim_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import UNBOUNDED_STEPS, add_time_budget, fix_budget_speed_metrics
 
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
-    out = check_output_dir(training_args.output_dir, args.overwrite or bool(training_args.resume_from_checkpoint))
+    out = claim_output_dir(training_args.output_dir, args.overwrite or bool(training_args.resume_from_checkpoint))
 
     # --- data
     raw, task = load_classification_datasets(data_args, seed=training_args.seed)
@@ -100,7 +102,8 @@ def main(argv=None):
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     if args.max_train_minutes:
         fix_budget_speed_metrics(trainer, train_result)
-    trainer.save_model()
+    with staged_save(out) as staging:  # a crash mid-save never leaves a half-written model in place
+        trainer.save_model(str(staging))
     trainer.save_state()
 
     # --- evaluate every validation split (MNLI mismatched: eval_mismatched_accuracy), predict every test split

@@ -13,14 +13,13 @@ results.json (blocks, tokens, text MB/s), run_config.yaml and run_info.json. pre
 skips tokenization; it refuses another block size or tokenizer.
 """
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hfrecipes.config import UserError, cli_main, parse_config
 from hfrecipes.data import DataArguments
-from hfrecipes.runs import check_output_dir, is_main_process, save_run_config, write_results
+from hfrecipes.runs import claim_output_dir, is_main_process, save_run_config, staged_save, write_results
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "pretokenize" / "default.yaml"
 
@@ -48,7 +47,7 @@ def main(argv=None):
         raise UserError("pretokenize.py writes every block to disk; drop --streaming (files are memory-mapped)")
     if not is_main_process():  # one writer; the parallelism is --num_proc
         return
-    out = check_output_dir(args.output_dir, args.overwrite)
+    out = claim_output_dir(args.output_dir, args.overwrite)
     from datasets import DatasetDict
 
     from hfrecipes.data import load_text_datasets, pack_dataset, text_bytes
@@ -78,9 +77,8 @@ def main(argv=None):
 
     # --- save
     save_run_config(out, data_args, args, recipe="pretokenize")
-    for split in ("train", "validation", "test"):  # a smaller rerun would leave stale shards behind
-        shutil.rmtree(out / split, ignore_errors=True)
-    packed.save_to_disk(str(out), num_proc=data_args.num_proc)
+    with staged_save(out) as staging:  # each split folder replaces the old one whole: no stale shards
+        packed.save_to_disk(str(staging), num_proc=data_args.num_proc)
     total_bytes = sum(n_bytes.values())
     results = {
         **{f"{split}_blocks": len(ds) for split, ds in packed.items()},

@@ -50,7 +50,7 @@ def main(argv=None):
     from hfrecipes.data import first_text, load_text_datasets, pack_dataset
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import build_gpt2, load_tokenizer
-    from hfrecipes.runs import check_output_dir, save_run_config, write_results
+    from hfrecipes.runs import claim_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import (
         UNBOUNDED_STEPS,
         add_time_budget,
@@ -61,7 +61,7 @@ def main(argv=None):
 
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
-    out = check_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
+    out = claim_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
 
     # --- data
     tokenizer = load_tokenizer(model_args.tokenizer_name, model_args.trust_remote_code)
@@ -105,7 +105,8 @@ def main(argv=None):
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     if run_args.max_train_minutes:
         fix_budget_speed_metrics(trainer, train_result)
-    trainer.save_model()
+    with staged_save(out) as staging:  # a crash mid-save never leaves a half-written model in place
+        trainer.save_model(str(staging))
     trainer.save_state()
 
     # --- evaluate and record

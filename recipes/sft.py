@@ -47,13 +47,13 @@ def main(argv=None):
     from hfrecipes.data import load_datasets
     from hfrecipes.generation import chat_reply
     from hfrecipes.hub import hub_target, push_folder
-    from hfrecipes.modeling import context_length, load_causal_lm, load_tokenizer
-    from hfrecipes.runs import check_output_dir, save_run_config, write_results
+    from hfrecipes.modeling import check_vocab, context_length, load_causal_lm, load_tokenizer
+    from hfrecipes.runs import claim_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import perplexity
 
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
-    out = check_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
+    out = claim_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
 
     # --- data: every format becomes `messages`, rendered by the chat template
     tokenizer = load_tokenizer(model_args.model_name_or_path, training_args.trust_remote_code)
@@ -61,6 +61,7 @@ def main(argv=None):
     raw = load_datasets(data_args, training_args.seed, prepare=to_messages, builtin=python_docs_chat)
 
     # --- model
+    check_vocab(model_args.model_name_or_path, tokenizer, training_args.trust_remote_code)
     model = load_causal_lm(model_args, training_args.trust_remote_code)
     if training_args.max_length is None or training_args.max_length > context_length(model):
         logger.warning("max_length capped to the model's context, %d", context_length(model))
@@ -90,14 +91,15 @@ def main(argv=None):
 
     # --- save: the full model, the LoRA adapter alone, or (merge_adapter) both
     model = trainer.model
-    if model_args.merge_adapter:
-        trainer.save_model(str(out / "adapter"))
-        model = model.merge_and_unload()
-        if trainer.is_world_process_zero():
-            model.save_pretrained(out)
-            tokenizer.save_pretrained(out)
-    else:
-        trainer.save_model()
+    with staged_save(out) as staging:  # a crash mid-save never leaves a half-written model in place
+        if model_args.merge_adapter:
+            trainer.save_model(str(staging / "adapter"))
+            model = model.merge_and_unload()
+            if trainer.is_world_process_zero():
+                model.save_pretrained(staging)
+                tokenizer.save_pretrained(staging)
+        else:
+            trainer.save_model(str(staging))
     trainer.save_state()
 
     # --- record

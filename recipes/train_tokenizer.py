@@ -17,7 +17,7 @@ from hfrecipes.cards import write_model_card
 from hfrecipes.config import cli_main, parse_config
 from hfrecipes.data import DataArguments, iter_text_batches, load_text_datasets
 from hfrecipes.hub import HubArguments, hub_target, push_folder
-from hfrecipes.runs import check_output_dir, is_main_process, save_run_config, write_results
+from hfrecipes.runs import claim_output_dir, is_main_process, save_run_config, staged_save, write_results
 from hfrecipes.tokenization import min_vocab_size
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "train_tokenizer" / "default.yaml"
@@ -46,7 +46,7 @@ def main(argv=None):
     if not is_main_process():  # tokenizer training is single-process; other ranks have nothing to do
         return
     hub = hub_target(hub_args, args.output_dir)
-    out = check_output_dir(args.output_dir, args.overwrite)
+    out = claim_output_dir(args.output_dir, args.overwrite)
 
     # --- data
     raw = load_text_datasets(data_args)
@@ -63,7 +63,8 @@ def main(argv=None):
 
     # --- save and measure
     save_run_config(out, data_args, args, hub_args, recipe="train_tokenizer")
-    tokenizer.save_pretrained(out)
+    with staged_save(out) as staging:
+        tokenizer.save_pretrained(staging)
     val_texts = (
         [t for batch in iter_text_batches(raw["validation"], column) for t in batch] if "validation" in raw else []
     )

@@ -53,6 +53,15 @@ def run_script(recipe: str, *args: str, timeout: int = 300) -> subprocess.Comple
     )
 
 
+@pytest.fixture(autouse=True)
+def _release_output_dirs():
+    """A recipe's ``main()`` run in this process keeps its output folder locked; free it for later subprocesses."""
+    yield
+    from hfrecipes.runs import release_output_dirs
+
+    release_output_dirs()
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tmp_path_factory) -> Path:
     """A 512-token BPE trained on part of the builtin corpus, shared by the tests."""

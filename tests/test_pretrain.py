@@ -3,7 +3,7 @@ import math
 
 import pytest
 import yaml
-from conftest import SHARED_DATA, launch, run_script
+from conftest import SHARED_DATA, launch
 
 # fmt: off
 TINY = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--block_size", "32", "--max_train_samples", "300",
@@ -142,22 +142,6 @@ def test_time_budget_fixes_steps_and_decays_lr(tiny_tokenizer, tmp_path):
     assert 0.15 * 60 * 0.7 < results["train_runtime"] < 0.15 * 60 * 1.5
     lrs = [e["learning_rate"] for e in state["log_history"] if "learning_rate" in e]
     assert max(lrs) > 1.5e-3 and lrs[-1] < 0.05 * max(lrs), "schedule decays to the end"
-
-
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--n_embd", "30", "--n_head", "4"], "n_embd (30) must be divisible by n_head (4)"),
-        (["--block_size", "256", "--n_positions", "128"], "block_size (256) exceeds n_positions (128)"),
-        (["--tokenizer_name", "/nonexistent/tok"], "cannot load tokenizer '/nonexistent/tok'"),
-        (["--learning_rat", "0.1"], "unknown option '--learning_rat' (did you mean 'learning_rate'?)"),
-    ],
-)
-def test_bad_inputs_are_one_line_errors(args, message, tmp_path):
-    proc = run_script("pretrain", "--output_dir", str(tmp_path / "o"), *args)
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert message in proc.stderr and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 @pytest.mark.slow

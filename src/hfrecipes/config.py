@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 class UserError(Exception):
     """A mistake in the user's input: reported as one line, no traceback, exit status 2."""
+
+
+_KINDS = {"int": "an integer", "float": "a number", "string_to_bool": "true or false"}
 
 
 def _closest(key: str, choices: Sequence[str]) -> str:
@@ -63,7 +67,9 @@ def _coerce(action: argparse.Action, key: str, value: Any, source: str) -> Any:
         return convert(str(value))
     except (TypeError, ValueError, argparse.ArgumentTypeError):
         expected = getattr(convert, "__name__", "the field's type")
-        raise UserError(f"{source}: '{key}' has value {value!r}, which is not a valid {expected}") from None
+        raise UserError(
+            f"{source}: '{key}' has value {value!r}, which is not a valid {expected}; fix the value in the file"
+        ) from None
 
 
 class _Parser:
@@ -79,7 +85,12 @@ class _Parser:
 
     @staticmethod
     def _error(message: str):
-        raise UserError(message)
+        message = message.rstrip(".")
+        wrong_type = re.search(r"invalid (\w+) value", message)
+        if wrong_type:
+            kind = _KINDS.get(wrong_type[1], f"a valid {wrong_type[1]}")
+            raise UserError(f"{message}; give {kind}")
+        raise UserError(f"{message}; see --help")
 
     @property
     def actions(self) -> dict[str, argparse.Action]:

@@ -65,6 +65,9 @@ def check_data_files(patterns: list[str], suffixes: tuple[str, ...] = tuple(_BUI
         if not found <= set(suffixes):
             bad = sorted(found - set(suffixes))[0] or "(none)"
             raise ValueError(f"unsupported file type {bad}; use one of {', '.join(suffixes)}")
+        empty = [f for f in files if Path(f).stat().st_size == 0]
+        if empty:
+            raise ValueError(f"data file {empty[0]} is empty; give a file with data in it")
 
 
 def expand_files(patterns: list[str]) -> list[str]:
@@ -106,9 +109,23 @@ def load_data_files(data_files: dict[str, list[str]], streaming: bool = False):
             cause = cause.__cause__ or cause.__context__
         if cause is None:
             raise
-        raise UserError(
-            f"a data file is not valid UTF-8 ({cause.reason} at byte {cause.start}); re-encode it as UTF-8"
-        ) from None
+        files = [f for fs in data_files.values() for f in fs]
+        raise UserError(not_utf8_message(files) or f"a data file is not valid UTF-8 ({cause.reason})") from None
+
+
+def not_utf8_message(files: list[str | Path]) -> str | None:
+    """The error for the first file that is not valid UTF-8, naming the line and byte offset; None if all are."""
+    for path in files:
+        offset = 0
+        with open(path, "rb") as f:
+            for number, line in enumerate(f, 1):  # b"\n" is never part of a multi-byte UTF-8 character
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    where = f"line {number}, byte {offset + err.start}"
+                    return f"{path} is not valid UTF-8 ({where}: {err.reason}); re-encode it as UTF-8"
+                offset += len(line)
+    return None
 
 
 def load_hub_dataset(name: str, config: str | None = None, **kwargs):

@@ -136,8 +136,13 @@ def read_glue_tsv(path: str | Path, task: GlueTask):
     path = Path(path)
     if not path.is_file():
         raise UserError(f"GLUE file not found: {path}")
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        rows = [r for r in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r]
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            rows = [r for r in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r]
+    except UnicodeDecodeError as err:
+        from .data import not_utf8_message
+
+        raise UserError(not_utf8_message([path]) or f"{path} is not valid UTF-8 ({err.reason})") from None
     if not rows:
         raise UserError(f"{path} is empty")
     if task.tsv_names and rows[0][0] != "index":
@@ -167,9 +172,15 @@ def _label(value: str, task: GlueTask, path: Path):
     try:
         if task.is_regression:
             return float(value)
-        return task.label_names.index(value) if task.label_as_name else int(value)
+        label = task.label_names.index(value) if task.label_as_name else int(value)
     except ValueError:
         raise UserError(f"{path}: label '{value}' is not a {task.dirname} label; check --task_name") from None
+    if not 0 <= label < len(task.label_names):
+        raise UserError(
+            f"{path}: label {label} is out of range for {task.dirname}, whose labels are 0-{len(task.label_names) - 1}"
+            f" ({', '.join(task.label_names)}); fix the label or check --task_name"
+        )
+    return label
 
 
 def glue_files(glue_dir: str | Path, task: GlueTask) -> dict[str, Path]:

@@ -87,6 +87,11 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
 
     from .config import UserError
 
+    if missing_local_folder(name):
+        raise UserError(
+            f"no tokenizer folder at {name}; train one with recipes/train_tokenizer.py (make demo) or set "
+            "--tokenizer_name to a folder or a Hub id"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
     except OSError as err:
@@ -141,11 +146,19 @@ class PretrainedModelArguments(ModelConfig):
                 raise ValueError(f"merge_adapter would merge into the {flag} quantized weights; merge after training")
         if self.merge_adapter and not self.use_peft:
             raise ValueError("merge_adapter merges a LoRA adapter; add --use_peft or drop --merge_adapter")
-        if missing_local_folder(self.model_name_or_path):
-            raise ValueError(
-                f"no model folder at {self.model_name_or_path}; run `make demo` (it writes outputs/pretrain) or "
-                "recipes/pretrain.py first, or set --model_name_or_path to a folder or a Hub id"
-            )
+        check_model_folder(self.model_name_or_path)
+
+
+def check_model_folder(name: str | None) -> None:
+    """Raises ValueError (a one-line user error, before anything loads) for a local model path with nothing there,
+    or with weights we would have to unpickle."""
+    if missing_local_folder(name):
+        raise ValueError(
+            f"no model folder at {name}; run `make demo` (it writes outputs/pretrain) or "
+            "recipes/pretrain.py first, or set --model_name_or_path to a folder or a Hub id"
+        )
+    if message := pickle_only_message(name):
+        raise ValueError(message)
 
 
 def missing_local_folder(name: str | None) -> bool:
@@ -179,13 +192,53 @@ def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = Fal
             # bitsandbytes quantizes while loading, onto this process's GPU
             device_map={"": PartialState().local_process_index} if quantization is not None else None,
             trust_remote_code=trust_remote_code,
+            use_safetensors=True,
         )
     except OSError as err:
         raise UserError(
-            f"cannot load model '{args.model_name_or_path}' ({str(err).splitlines()[0][:120]}); "
+            pickle_only_message(name)
+            or f"cannot load model '{args.model_name_or_path}' ({str(err).splitlines()[0][:120]}); "
             "pretrain one with recipes/pretrain.py (make demo) or give a Hub id"
         ) from None
     return mark_causal_lm_loss(model)
+
+
+_PICKLE_WEIGHTS = ("pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt")
+
+
+def pickle_only_message(name: str) -> str | None:
+    """The error for a local model folder whose weights are only pickles, which we never load; else None."""
+    folder = Path(name)
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return None
+    pickles = sorted(p.name for pattern in _PICKLE_WEIGHTS for p in folder.glob(pattern))
+    if not pickles:
+        return None
+    return (
+        f"{name} holds its weights only as a pickle ({pickles[0]}), which hfrecipes does not load (unpickling can run "
+        "code); convert it to safetensors (model.save_pretrained) where you trust the file, then retry"
+    )
+
+
+def check_vocab(name: str, tokenizer, trust_remote_code: bool = False) -> None:
+    """Before the model loads: every token id must index its embedding (an error now, not an index error mid-run).
+
+    One token of slack is the pad token :func:`load_tokenizer` adds to a tokenizer without one.
+    """
+    from transformers import AutoConfig
+
+    from .config import UserError
+
+    try:
+        config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code).get_text_config()
+    except (OSError, ValueError):
+        return  # loading the model says what is wrong
+    rows = getattr(config, "vocab_size", None)
+    if rows and len(tokenizer) > rows + 1:
+        raise UserError(
+            f"the tokenizer of '{name}' has {len(tokenizer)} tokens but the model's embedding has {rows}; "
+            "use the tokenizer the model was trained with"
+        )
 
 
 def context_length(model) -> int:
@@ -206,6 +259,7 @@ def load_sequence_classifier(name: str, tokenizer, label_names: list[str] | None
 
     from .config import UserError
 
+    check_vocab(name, tokenizer, trust_remote_code)
     kwargs = {"num_labels": 1, "problem_type": "regression"}
     if label_names is not None:
         kwargs = {
@@ -216,11 +270,16 @@ def load_sequence_classifier(name: str, tokenizer, label_names: list[str] | None
         }
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            name, pad_token_id=tokenizer.pad_token_id, trust_remote_code=trust_remote_code, **kwargs
+            name,
+            pad_token_id=tokenizer.pad_token_id,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True,
+            **kwargs,
         )
     except OSError as err:
         raise UserError(
-            f"cannot load model '{name}' ({str(err).splitlines()[0][:120]}); "
+            pickle_only_message(name)
+            or f"cannot load model '{name}' ({str(err).splitlines()[0][:120]}); "
             "give the output folder of recipes/pretrain.py or a Hub id"
         ) from None
     if model.get_input_embeddings().num_embeddings < len(tokenizer):  # e.g. a pad token added to a Hub tokenizer
