@@ -2,7 +2,7 @@
 
 A pipeline config is a YAML file with a few top-level keys and one section per stage::
 
-    output_dir: outputs/pipeline            # every stage writes <output_dir>/<stage>
+    output_dir: outputs/pipeline            # every stage writes <output_dir>/<stage> (default: outputs)
     accelerate_config: accelerate_configs/cpu.yaml
     push_to_hub: false                      # push every stage folder at the end, to <hub_model_id>-<stage>
     hub_model_id: my-demo
@@ -28,6 +28,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,7 @@ def load_pipeline_config(path: str | Path) -> tuple[dict[str, Any], list[Stage]]
             f"{stage_names}"
         )
     settings = {k: raw[k] for k in TOP_LEVEL_KEYS if k in raw}
-    settings.setdefault("output_dir", "outputs/pipeline")
+    settings.setdefault("output_dir", "outputs")
     settings.setdefault("accelerate_config", "accelerate_configs/cpu.yaml")
     output_dir = Path(settings["output_dir"])
     stages, done = [], {}
@@ -113,7 +114,7 @@ def load_pipeline_config(path: str | Path) -> tuple[dict[str, Any], list[Stage]]
         config.pop("overwrite", None)  # decided by the pipeline, as a flag
         _check_files(name, config)
         stage = Stage(name, recipe, config)
-        _check_keys(stage, module, output_dir)
+        _check_keys(stage, module)
         stages.append(stage)
         done[name] = config["output_dir"]
     if not stages:
@@ -129,17 +130,15 @@ def _check_files(stage: str, config: dict[str, Any]) -> None:
                 raise UserError(f"stage {stage}: {key} {value} not found; fix the path in the pipeline config")
 
 
-def _check_keys(stage: Stage, module, output_dir: Path) -> None:
+def _check_keys(stage: Stage, module) -> None:
     """Runs the stage's config through its recipe's parser (unknown keys, types) before any stage starts."""
-    path = output_dir / "configs" / f"{stage.name}.check.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(stage.config), encoding="utf-8")
-    try:
-        check_config_file(module.CONFIG_CLASSES, path)
-    except UserError as err:
-        raise UserError(f"stage {stage.name}: {err}".replace(str(path), f"section '{stage.name}'")) from None
-    finally:
-        path.unlink()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{stage.name}.yaml"
+        path.write_text(yaml.safe_dump(stage.config), encoding="utf-8")
+        try:
+            check_config_file(module.CONFIG_CLASSES, path)
+        except UserError as err:
+            raise UserError(f"stage {stage.name}: {err}".replace(f" in {path}", "")) from None
 
 
 def run_pipeline(config_path: str | Path, force: bool = False) -> Path:
@@ -169,6 +168,7 @@ def run_pipeline(config_path: str | Path, force: bool = False) -> Path:
         if finished:
             reason = "its config changed" if changed else "an earlier stage ran again"
             logger.info("Stage %s: rerunning, %s", stage.name, reason)
+        config_file.parent.mkdir(parents=True, exist_ok=True)
         config_file.write_text(text, encoding="utf-8")
         log = output_dir / "logs" / f"{stage.name}.log"
         seconds = _run_stage(stage, config_file, accelerate_config, log, overwrite=finished)
