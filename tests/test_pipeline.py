@@ -72,7 +72,7 @@ def test_tiny_pipeline_end_to_end(tiny_pipeline):
     assert 0 < pretrain["eval_loss"] < 7 and pretrain["sample"]
     assert sft["eval_loss"] < sft["eval_loss_before"] < 8
     assert 0 <= classify["eval_accuracy"] <= 1
-    assert f"Report: {out / 'report.md'}" in proc.stdout and "Sample from sft" in proc.stdout
+    assert f"Report: {out / 'report.md'}" in proc.stdout and f"Sample answer from {out / 'sft'}" in proc.stdout
 
 
 def test_rerun_skips_finished_stages_and_reruns_later_ones(tiny_pipeline):

@@ -261,7 +261,8 @@ def pipeline_command(argv: list[str]) -> None:
         results = report.parent / stage / RESULTS_FILE
         if results.is_file():
             res = json.loads(results.read_text(encoding="utf-8"))
-            print(f"Sample from {stage}: {res.get('sample_prompt')!r}\n{res.get('sample')}")
+            kind = "answer" if stage == "sft" else "continuation"
+            print(f"Sample {kind} from {results.parent}, to {res.get('sample_prompt')!r}:\n{res.get('sample')}")
             break
 
 
