@@ -9,6 +9,8 @@ import sys
 import pytest
 import yaml
 from conftest import ROOT
+from hub_server import HubServer
+from test_hub import USERS, hub_env
 
 from hfrecipes.config import UserError
 from hfrecipes.pipeline import load_pipeline_config
@@ -95,6 +97,24 @@ def test_rerun_skips_finished_stages_and_reruns_later_ones(tiny_pipeline):
     assert "Stage classify: rerunning, an earlier stage ran again" in proc.stderr
     assert (out / "pretrain" / "results.json").stat().st_mtime_ns == stamps["pretrain"]
     assert (out / "classify" / "results.json").stat().st_mtime_ns > stamps["classify"]
+
+
+def test_push_every_stage_at_the_end(tiny_pipeline, tmp_path):
+    config, out, _ = tiny_pipeline
+    hub = HubServer(tmp_path / "hub-storage", USERS)
+    hub.start()
+    settings = {**yaml.safe_load(config.read_text()), "push_to_hub": True, "hub_model_id": "demo"}
+    push_config = write_config(tmp_path / "push.yaml", **settings)
+    env = hub_env(hub.endpoint, tmp_path / "hf_home")
+    cmd = [sys.executable, "-m", "hfrecipes.cli", "pipeline", "--config", str(push_config)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+    finally:
+        hub.stop()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "=== Stage" not in proc.stdout, "finished stages are pushed, not rerun"
+    for stage in ("tokenizer", "pretrain", "sft", "classify"):
+        assert f"Pushed {stage} to {hub.endpoint}/alice/demo-{stage}" in proc.stdout
 
 
 def test_failing_stage_is_one_line_naming_its_log(tmp_path):

@@ -40,7 +40,11 @@ def write_report(output_dir: str | Path) -> Path:
 
         raise UserError(f"{out} holds no pipeline stage folder ({', '.join(STAGE_ORDER)}); run hfrecipes pipeline")
     results = {n: _read_json(out / n / RESULTS_FILE) for n in names}
-    blocks: list[Block] = [("h", "Pipeline report"), ("p", f"Output folder `{out.resolve()}`.")]
+    intro = (
+        f"Output folder `{out.resolve()}`, pipeline config `{state.get('config', '?')}`. Each stage's resolved "
+        "config is in `configs/`, its full output in `logs/`, its model and metrics in its own folder."
+    )
+    blocks: list[Block] = [("h", "Pipeline report"), ("p", intro)]
     blocks += _summary(names, results, state.get("stages", {}))
     blocks += _loss_curves(out, names)
     blocks += _tokenizer(out, results.get("tokenizer"))
