@@ -16,7 +16,7 @@ Each section holds the recipe's own config keys, on top of the recipe's default 
 ``tokenizer_name`` of pretrain is the tokenizer stage, ``model_name_or_path`` of SFT and classification is the
 pretrain stage. Each stage runs as ``accelerate launch recipes/<recipe>.py --config <output_dir>/configs/<stage>.yaml``
 with its output shown and kept in ``<output_dir>/logs/<stage>.log``. A stage whose folder holds ``results.json`` is
-skipped, unless its config changed or a stage before it ran again: then it reruns (with ``--overwrite``).
+skipped, unless its config changed or a stage before it ran again: then its ``results.json`` is removed and it reruns.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def load_pipeline_config(path: str | Path) -> tuple[dict[str, Any], list[Stage]]
             config["tokenizer_name"] = done["tokenizer"]
         if name in ("sft", "classify") and "pretrain" in done:
             config["model_name_or_path"] = done["pretrain"]
-        config.pop("overwrite", None)  # decided by the pipeline, as a flag
+        config.pop("overwrite", None)  # the pipeline decides what reruns
         _check_files(name, config)
         stage = Stage(name, recipe, config)
         _check_keys(stage, module)
@@ -168,10 +168,12 @@ def run_pipeline(config_path: str | Path, force: bool = False) -> Path:
         if finished:
             reason = "its config changed" if changed else "an earlier stage ran again"
             logger.info("Stage %s: rerunning, %s", stage.name, reason)
+        # Unfinished from here on: a run cut short must not leave the old results.json looking current.
+        (folder / RESULTS_FILE).unlink(missing_ok=True)
         config_file.parent.mkdir(parents=True, exist_ok=True)
         config_file.write_text(text, encoding="utf-8")
         log = output_dir / "logs" / f"{stage.name}.log"
-        seconds = _run_stage(stage, config_file, accelerate_config, log, overwrite=finished)
+        seconds = _run_stage(stage, config_file, accelerate_config, log)
         entry.update(status="ran", seconds=round(seconds, 1), log=str(log.relative_to(output_dir)))
         _write_state(output_dir, state)
         rerun = True  # later stages start from what this one wrote
@@ -186,7 +188,7 @@ def run_pipeline(config_path: str | Path, force: bool = False) -> Path:
     return write_report(output_dir)
 
 
-def _run_stage(stage: Stage, config_file: Path, accelerate_config: Path, log: Path, overwrite: bool) -> float:
+def _run_stage(stage: Stage, config_file: Path, accelerate_config: Path, log: Path) -> float:
     """``accelerate launch`` of the stage's recipe, its output shown live and copied to ``log``; returns seconds."""
     cmd = [
         sys.executable,
@@ -197,7 +199,6 @@ def _run_stage(stage: Stage, config_file: Path, accelerate_config: Path, log: Pa
         str(repo_root() / "recipes" / f"{stage.recipe}.py"),
         "--config",
         str(config_file),
-        *(["--overwrite"] if overwrite else []),
     ]
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[1])  # the stages import the same hfrecipes as this process
