@@ -1,9 +1,9 @@
-# make demo: install, then train a tokenizer and pretrain GPT-2 on the embedded corpus (offline, ~3 min on CPU).
+# make demo: install, then run the default pipeline on the embedded corpus (tokenizer -> pretrain -> SFT -> classify
+# -> report; offline, ~5 min on 2 CPU cores; a second run skips the finished stages).
 # make test: install, then run the test suite.   make lint: ruff.
 PYTHON ?= python3
 # torch is installed first and only when missing, so an existing (e.g. CUDA) build is kept; CI pins the CPU wheel.
 TORCH_SPEC ?= torch==2.13.0
-ACCELERATE = $(PYTHON) -m accelerate.commands.launch --config_file accelerate_configs/cpu.yaml
 OFFLINE = HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 .PHONY: install demo test lint format
@@ -13,9 +13,7 @@ install:
 	$(PYTHON) -m pip install -q -e ".[dev]"
 
 demo: install
-	$(OFFLINE) $(ACCELERATE) recipes/train_tokenizer.py --overwrite
-	$(OFFLINE) $(ACCELERATE) recipes/pretrain.py --overwrite
-	@echo "Results: outputs/tokenizer/results.json and outputs/pretrain/results.json (TensorBoard: outputs/pretrain/runs)"
+	$(OFFLINE) $(PYTHON) -m hfrecipes.cli pipeline --config recipes/configs/pipeline/default.yaml
 
 test: install
 	$(OFFLINE) $(PYTHON) -m pytest -q

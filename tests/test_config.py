@@ -96,7 +96,8 @@ def test_config_round_trip(tmp_path):
     assert (a2, b2) == (a, b)
 
 
-CONFIGS = sorted((ROOT / "recipes" / "configs").rglob("*.yaml"))
+# Pipeline configs (recipes/configs/pipeline/) are checked by tests/test_pipeline.py.
+CONFIGS = sorted(p for p in (ROOT / "recipes" / "configs").rglob("*.yaml") if p.parent.name != "pipeline")
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))

@@ -1,0 +1,83 @@
+"""``hfrecipes new NAME --from RECIPE``: copies a recipe and its configs into a new recipe for a new task.
+
+Like torchtune's ``tune cp``: fork a recipe instead of adding flags to it. The copy is renamed where the name is
+the recipe's identity (docstring launch lines, ``DEFAULT_CONFIG``, logger name, the ``recipe=`` recorded in
+``run_info.json`` and the model card, config comments, ``outputs/RECIPE`` folders) and runs as is.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .config import UserError
+
+# Names the console script already uses for its own commands.
+RESERVED = {"list", "env", "push", "pipeline", "report", "new", "help"}
+
+
+def rename(text: str, old: str, new: str) -> str:
+    """``text`` with every place that names recipe ``old`` (its script, configs, outputs, logger) naming ``new``."""
+    patterns = [
+        (rf"recipes/{old}\.py", f"recipes/{new}.py"),
+        (rf"recipes/configs/{old}/", f"recipes/configs/{new}/"),
+        (rf'"configs" / "{old}"', f'"configs" / "{new}"'),
+        (rf'getLogger\("{old}"\)', f'getLogger("{new}")'),
+        (rf'recipe="{old}"', f'recipe="{new}"'),
+        (rf"\boutputs/{old}\b", f"outputs/{new}"),
+        (rf"hfrecipes {old}\b", f"hfrecipes {new}"),
+    ]
+    for pattern, replacement in patterns:
+        text = re.sub(pattern, replacement, text)
+    return text
+
+
+def copy_recipe(name: str, source: str, recipes_dir: Path, dest: Path | None = None) -> list[Path]:
+    """Writes ``dest/NAME.py`` and ``dest/configs/NAME/*.yaml`` from recipe ``source``; returns the new files."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in RESERVED:
+        raise UserError(
+            f"'{name}' is not a valid recipe name: use lowercase letters, digits and _ (e.g. my_task), "
+            f"not one of {sorted(RESERVED)}"
+        )
+    script = recipes_dir / f"{source}.py"
+    if not script.is_file():
+        known = ", ".join(sorted(p.stem for p in recipes_dir.glob("*.py")))
+        raise UserError(f"no recipe '{source}' in {recipes_dir}; pick one of: {known}")
+    dest = recipes_dir if dest is None else dest
+    target = dest / f"{name}.py"
+    if target.exists() or (dest / "configs" / name).exists():
+        raise UserError(f"{target} or {dest / 'configs' / name} already exists; pick another name or remove it")
+    header = f"# Copied from recipes/{source}.py by `hfrecipes new {name} --from {source}`; edit it freely.\n"
+    written = [target]
+    dest.mkdir(parents=True, exist_ok=True)
+    target.write_text(header + rename(script.read_text(encoding="utf-8"), source, name), encoding="utf-8")
+    configs = sorted((recipes_dir / "configs" / source).glob("*.yaml"))
+    if configs:
+        (dest / "configs" / name).mkdir(parents=True)
+    for config in configs:
+        copy = dest / "configs" / name / config.name
+        copy.write_text(rename(config.read_text(encoding="utf-8"), source, name), encoding="utf-8")
+        written.append(copy)
+    return written
+
+
+def new_command(argv: list[str], recipes_dir: Path) -> None:
+    """``hfrecipes new NAME --from RECIPE [--dest DIR]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="hfrecipes new", description="Copy a recipe and its configs.")
+    parser.add_argument("name", help="Name of the new recipe, e.g. my_task.")
+    parser.add_argument("--from", dest="source", required=True, help="Recipe to copy, e.g. classify.")
+    parser.add_argument("--dest", type=Path, default=None, help="Recipes folder to write into (default: recipes/).")
+    parser.error = _usage_error  # one line, exit status 2, like the recipes
+    args = parser.parse_args(argv)
+    written = copy_recipe(args.name, args.source, recipes_dir, args.dest)
+    for path in written:
+        print(f"wrote {path}")
+    config = next((p for p in written if p.name == "default.yaml"), None)
+    launch = f"accelerate launch {written[0]}" + (f" --config {config}" if config else "")
+    print(f"Run it with: {launch}")
+
+
+def _usage_error(message: str):
+    raise UserError(message)
