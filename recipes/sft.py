@@ -48,12 +48,12 @@ def main(argv=None):
     from hfrecipes.generation import chat_reply
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import context_length, load_causal_lm, load_tokenizer
-    from hfrecipes.runs import check_output_dir, save_run_config, write_results
+    from hfrecipes.runs import prepare_output_dir, save_run_config, write_results
     from hfrecipes.training import perplexity
 
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
-    out = check_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
+    out, resume = prepare_output_dir(training_args, run_args.overwrite)  # resumes an unfinished run
 
     # --- data: every format becomes `messages`, rendered by the chat template
     tokenizer = load_tokenizer(model_args.model_name_or_path, training_args.trust_remote_code)
@@ -79,7 +79,7 @@ def main(argv=None):
     before = trainer.evaluate() if "validation" in raw else {}
 
     # --- train and evaluate
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=resume)
     metrics = trainer.evaluate() if "validation" in raw else {}
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in trainer.model.parameters())
