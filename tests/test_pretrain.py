@@ -20,11 +20,11 @@ def tiny(*extra):
 
 
 def pretrain_command(tokenizer, out) -> list[str]:
-    """The arguments of the ``pretrained`` run: 30 steps, checkpoints at 15 and 30."""
+    """The arguments of the ``pretrained`` run: 30 steps, checkpoints at 15 and 30, dropout (RNG state to resume)."""
     config = "recipes/configs/pretrain/default.yaml"
     # fmt: off
     return ["--config", config, *tiny("--tokenizer_name", str(tokenizer), "--max_steps", "30", "--save_steps", "15",
-            "--eval_on_start", "--eval_strategy", "steps", "--eval_steps", "30", "--output_dir", str(out))]
+            "--dropout", "0.1", "--eval_on_start", "--eval_strategy", "steps", "--eval_steps", "30", "--output_dir", str(out))]
     # fmt: on
 
 
