@@ -24,7 +24,8 @@ def pretrain_command(tokenizer, out) -> list[str]:
     config = "recipes/configs/pretrain/default.yaml"
     # fmt: off
     return ["--config", config, *tiny("--tokenizer_name", str(tokenizer), "--max_steps", "30", "--save_steps", "15",
-            "--dropout", "0.1", "--eval_on_start", "--eval_strategy", "steps", "--eval_steps", "30", "--output_dir", str(out))]
+            "--dropout", "0.1", "--eval_on_start", "--eval_strategy", "steps", "--eval_steps", "30",
+            "--output_dir", str(out))]
     # fmt: on
 
 
