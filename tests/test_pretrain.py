@@ -81,27 +81,12 @@ def test_resolved_config_reproduces_the_run(pretrained):
 
 
 def test_resume_from_checkpoint(pretrained, tmp_path):
-    out, config = pretrained
+    out, _ = pretrained
     copy = tmp_path / "resumed"
     shutil.copytree(out / "checkpoint-15", copy / "checkpoint-15")
     cfg = yaml.safe_load((out / "run_config.yaml").read_text())
-    launch(
-        "pretrain",
-        "--config",
-        str(config),
-        *tiny(
-            "--tokenizer_name",
-            cfg["tokenizer_name"],
-            "--max_steps",
-            "30",
-            "--save_steps",
-            "15",
-            "--output_dir",
-            str(copy),
-            "--resume_from_checkpoint",
-            str(copy / "checkpoint-15"),
-        ),
-    )
+    command = pretrain_command(cfg["tokenizer_name"], copy)
+    launch("pretrain", *command, "--resume_from_checkpoint", str(copy / "checkpoint-15"))
     state = json.loads((copy / "trainer_state.json").read_text())
     assert state["global_step"] == 30
     assert min(e["step"] for e in state["log_history"] if "loss" in e) == 1, "history carried over from checkpoint"
