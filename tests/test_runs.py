@@ -1,4 +1,5 @@
 import json
+import zipfile
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,12 @@ def checkpoint(out, step, state="complete"):
     folder = out / f"checkpoint-{step}"
     folder.mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(b"weights")
+    with zipfile.ZipFile(folder / "rng_state_1.pth", "w") as f:  # torch.save writes zip files
+        f.writestr("data.pkl", b"state")
+    if state == "rng-truncated":  # another rank was still writing its RNG state
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+        data = (folder / "rng_state_1.pth").read_bytes()
+        (folder / "rng_state_1.pth").write_bytes(data[: len(data) - 30])
     text = json.dumps({"global_step": step, "log_history": []}, indent=2)
     if state == "complete":
         (folder / "trainer_state.json").write_text(text)
@@ -29,8 +36,9 @@ def test_unfinished_run_resumes_from_its_last_complete_checkpoint(tmp_path):
     good = checkpoint(tmp_path, 5)
     checkpoint(tmp_path, 10, "missing")
     checkpoint(tmp_path, 15, "truncated")
+    checkpoint(tmp_path, 20, "rng-truncated")
     (tmp_path / "checkpoint-x").mkdir()  # not a Trainer checkpoint: left alone
-    assert [is_usable_checkpoint(tmp_path / f"checkpoint-{s}") for s in (5, 10, 15)] == [True, False, False]
+    assert [is_usable_checkpoint(tmp_path / f"checkpoint-{s}") for s in (5, 10, 15, 20)] == [True, False, False, False]
     assert prepare(tmp_path) == (tmp_path, str(good))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-5", "checkpoint-x"], "broken ones deleted"
 

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -101,14 +102,18 @@ def is_usable_checkpoint(folder: str | Path) -> bool:
 
     The Trainer writes a checkpoint in place (no staging folder): model, optimizer, scheduler, RNG states, then
     ``trainer_state.json``. A process killed while saving leaves a folder without a complete ``trainer_state.json``
-    (missing, or truncated JSON), so that file, parsed, marks a finished checkpoint.
+    (missing, or truncated JSON), so that file, parsed, marks a finished checkpoint. Under DDP the other ranks write
+    their RNG states with no barrier before it, so every torch file must also be a whole zip (truncated ones lack the
+    central directory at their end).
     """
     folder = Path(folder)
     try:
         state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(state, dict) and "global_step" in state and any((folder / w).is_file() for w in _WEIGHTS)
+    if not (isinstance(state, dict) and "global_step" in state and any((folder / w).is_file() for w in _WEIGHTS)):
+        return False
+    return all(zipfile.is_zipfile(f) for pattern in ("*.pt", "*.pth") for f in folder.glob(pattern))
 
 
 def prepare_output_dir(training_args: Any, overwrite: bool = False) -> tuple[Path, str | None]:
