@@ -6,10 +6,11 @@ For each recipe: an uninterrupted run; the same command into another folder, SIG
 `accelerate launch`, from outside) a few steps after a checkpoint; then the same command again, which resumes.
 Prints JSON per recipe: the max abs difference between the final weights of the two, the step the run was killed
 at and the checkpoint it resumed from, the wall time the original run took to reach the killed step (from its
-command's start), the time the resumed run took to get back there (start-up, loading the checkpoint, redoing the
-steps after it) and what resuming saved over restarting. classify and sft start from the pretrain run's model, so
-`--recipes classify sft` needs an earlier pretrain run in the same `--work` folder.
-Step times come from a wrapper that records when each optimizer step starts (it does not change the training).
+command's start), the time the resumed run took to get back there, and that time split into start-up (command to
+`Trainer.train`: imports, data, model), the Trainer's setup until the first step (for the resumed run: loading the
+checkpoint and skipping the batches it had trained on) and redoing the steps after the checkpoint.
+classify and sft start from the pretrain run's model: `--recipes classify sft` needs a pretrain run in `--work`.
+Step times come from a wrapper that records when Trainer.train and each step start (the training is unchanged).
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ def wrapped_recipe() -> None:
         return training_step(self, *args, **kwargs)
 
     Trainer.training_step = timed_step
+    train = Trainer.train
+
+    def timed_train(self, *args, **kwargs):
+        with open(os.environ[STEP_LOG], "a") as f:
+            f.write(f"-1 {time.time()}\n")  # -1: Trainer.train() entered (imports, data and model are done)
+        return train(self, *args, **kwargs)
+
+    Trainer.train = timed_train
     sys.argv = sys.argv[2:]
     runpy.run_path(sys.argv[0], run_name="__main__")
 
@@ -103,8 +112,11 @@ def kill_resume(recipe: str, args: list[str], work: Path, checkpoint: int, kill_
         "original_s_to_killed_step": round(original, 2),
         "resumed_s_to_killed_step": round(again, 2),
         "saved_s_vs_restarting": round(original - again, 2),
-        "original_s_to_first_step": round(whole["steps"][0], 2),
-        "resumed_s_to_first_resumed_step": round(resumed["steps"][resumed_from], 2),
+        "original_startup_s": round(whole["steps"][-1], 2),
+        "resumed_startup_s": round(resumed["steps"][-1], 2),
+        "original_train_to_first_step_s": round(whole["steps"][0] - whole["steps"][-1], 2),
+        "resumed_train_to_first_step_s": round(resumed["steps"][resumed_from] - resumed["steps"][-1], 2),
+        "redo_s": round(again - resumed["steps"][resumed_from], 2),
     }
 
 
