@@ -64,12 +64,12 @@ def main(argv=None):
     )
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import load_sequence_classifier, load_tokenizer
-    from hfrecipes.runs import claim_output_dir, save_run_config, staged_save, write_results
+    from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import UNBOUNDED_STEPS, add_time_budget, fix_budget_speed_metrics
 
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
-    out = claim_output_dir(training_args.output_dir, args.overwrite or bool(training_args.resume_from_checkpoint))
+    out, resume = prepare_output_dir(training_args, args.overwrite)  # locks the folder; resumes an unfinished run
 
     # --- data
     raw, task = load_classification_datasets(data_args, seed=training_args.seed)
@@ -99,7 +99,7 @@ def main(argv=None):
     save_run_config(out, data_args, args, training_args, recipe="classify")
 
     # --- train
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=resume)
     if args.max_train_minutes:
         fix_budget_speed_metrics(trainer, train_result)
     with staged_save(out) as staging:  # a crash mid-save never leaves a half-written model in place

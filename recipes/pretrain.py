@@ -50,7 +50,7 @@ def main(argv=None):
     from hfrecipes.data import first_text, load_text_datasets, pack_dataset
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import build_gpt2, load_tokenizer
-    from hfrecipes.runs import claim_output_dir, save_run_config, staged_save, write_results
+    from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import (
         UNBOUNDED_STEPS,
         add_time_budget,
@@ -61,7 +61,7 @@ def main(argv=None):
 
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
-    out = claim_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
+    out, resume = prepare_output_dir(training_args, run_args.overwrite)  # locks the folder; resumes an unfinished run
 
     # --- data
     tokenizer = load_tokenizer(model_args.tokenizer_name, model_args.trust_remote_code)
@@ -102,7 +102,7 @@ def main(argv=None):
     save_run_config(out, data_args, model_args, run_args, training_args, recipe="pretrain")
 
     # --- train
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=resume)
     if run_args.max_train_minutes:
         fix_budget_speed_metrics(trainer, train_result)
     with staged_save(out) as staging:  # a crash mid-save never leaves a half-written model in place

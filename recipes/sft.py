@@ -48,12 +48,12 @@ def main(argv=None):
     from hfrecipes.generation import chat_reply
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import check_vocab, context_length, load_causal_lm, load_tokenizer
-    from hfrecipes.runs import claim_output_dir, save_run_config, staged_save, write_results
+    from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import perplexity
 
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
-    out = claim_output_dir(training_args.output_dir, run_args.overwrite or bool(training_args.resume_from_checkpoint))
+    out, resume = prepare_output_dir(training_args, run_args.overwrite)  # locks the folder; resumes an unfinished run
 
     # --- data: every format becomes `messages`, rendered by the chat template
     tokenizer = load_tokenizer(model_args.model_name_or_path, training_args.trust_remote_code)
@@ -83,7 +83,7 @@ def main(argv=None):
     save_run_config(out, data_args, model_args, run_args, training_args, recipe="sft")
 
     # --- train and evaluate
-    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_result = trainer.train(resume_from_checkpoint=resume)
     before = next((h for h in trainer.state.log_history if h.get("step") == 0 and "eval_loss" in h), {})
     metrics = trainer.evaluate() if "validation" in raw else {}
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)

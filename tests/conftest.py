@@ -27,19 +27,44 @@ def launch(
     recipe: str, *args: str, timeout: int = 600, check: bool = True, env=None, accelerate_config: str = "cpu.yaml"
 ) -> subprocess.CompletedProcess:
     """Runs a recipe the way users do: accelerate launch, by default with the single-process CPU config."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(ROOT / "accelerate_configs" / accelerate_config),
-        str(ROOT / "recipes" / f"{recipe}.py"),
-        *args,
-    ]
+    cmd = [*_accelerate(accelerate_config), str(ROOT / "recipes" / f"{recipe}.py"), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{recipe} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+def _accelerate(config: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "accelerate_configs" / config),
+    ]
+
+
+def launch_killed(recipe: str, kill: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Launches a recipe as ``launch`` does, but SIGKILLed at ``kill`` (``step:N`` or ``save:N``, see killable.py)."""
+    cmd = [
+        *_accelerate("cpu.yaml"),
+        str(ROOT / "tests" / "killable.py"),
+        str(ROOT / "recipes" / f"{recipe}.py"),
+        *args,
+    ]
+    env = {**os.environ, "HFRECIPES_KILL": kill}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+    assert proc.returncode != 0 and "SIGKILL" in proc.stderr, f"{recipe} was not killed:\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def max_weight_diff(a: Path, b: Path, name: str = "model.safetensors") -> float:
+    """Largest absolute difference between the tensors of two output folders (same names and shapes)."""
+    from safetensors.torch import load_file
+
+    x, y = load_file(str(a / name)), load_file(str(b / name))
+    assert x.keys() == y.keys()
+    return max((x[k].double() - y[k].double()).abs().max().item() for k in x)
 
 
 def run_script(recipe: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:

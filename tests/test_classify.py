@@ -1,10 +1,11 @@
 import csv
 import json
+import logging
 import math
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, launch, load_recipe
+from conftest import SHARED_DATA, launch, launch_killed, load_recipe, max_weight_diff
 
 from hfrecipes.metrics import load_metric
 
@@ -282,3 +283,19 @@ def test_new_task_from_csv_with_string_labels(reviews, tiny_lm, tmp_path):
     assert {r["prediction"] for r in read_tsv(out / "predictions.tsv")} <= {"bad", "good", "meh"}
     classifier = pipeline("text-classification", model=str(out))
     assert classifier("the film was lovely")[0]["label"] in {"bad", "good", "meh"}
+
+
+def test_killed_run_resumes_with_the_same_command(tiny_lm, tmp_path, caplog):
+    """SIGKILL mid-training, rerun the same command: it resumes from checkpoint-4 and ends as an uninterrupted run."""
+    command = [*TINY, "--model_name_or_path", str(tiny_lm), "--save_strategy", "steps", "--save_steps", "4"]
+    run = load_recipe("classify").main
+    run([*command, "--output_dir", str(tmp_path / "whole")])
+    out = tmp_path / "killed"
+    launch_killed("classify", "step:6", *command, "--output_dir", str(out))
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-4"] and not (out / "results.json").exists()
+    caplog.set_level(logging.INFO, logger="hfrecipes.runs")
+    run([*command, "--output_dir", str(out)])
+    assert f"from {out / 'checkpoint-4'}" in caplog.text
+    assert max_weight_diff(tmp_path / "whole", out) <= 1e-5
+    whole, resumed = results(tmp_path / "whole"), results(out)
+    assert resumed["train_steps"] == 12 and resumed["eval_accuracy"] == whole["eval_accuracy"]

@@ -1,9 +1,11 @@
 import json
+import logging
 import math
+import shutil
 
 import pytest
 import yaml
-from conftest import SHARED_DATA, launch
+from conftest import SHARED_DATA, launch, launch_killed, load_recipe, max_weight_diff
 
 # fmt: off
 TINY = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--block_size", "32", "--max_train_samples", "300",
@@ -17,31 +19,21 @@ def tiny(*extra):
     return [*TINY, "--max_train_minutes", "0", *extra]
 
 
+def pretrain_command(tokenizer, out) -> list[str]:
+    """The arguments of the ``pretrained`` run: 30 steps, checkpoints at 15 and 30, dropout (RNG state to resume)."""
+    config = "recipes/configs/pretrain/default.yaml"
+    # fmt: off
+    return ["--config", config, *tiny("--tokenizer_name", str(tokenizer), "--max_steps", "30", "--save_steps", "15",
+            "--dropout", "0.1", "--eval_on_start", "--eval_strategy", "steps", "--eval_steps", "30",
+            "--output_dir", str(out))]
+    # fmt: on
+
+
 @pytest.fixture(scope="module")
 def pretrained(tiny_tokenizer, tmp_path_factory):
     out = tmp_path_factory.mktemp("pretrain") / "run"
-    config = "recipes/configs/pretrain/default.yaml"
-    launch(
-        "pretrain",
-        "--config",
-        str(config),
-        *tiny(
-            "--tokenizer_name",
-            str(tiny_tokenizer),
-            "--max_steps",
-            "30",
-            "--save_steps",
-            "15",
-            "--eval_on_start",
-            "--eval_strategy",
-            "steps",
-            "--eval_steps",
-            "30",
-            "--output_dir",
-            str(out),
-        ),
-    )
-    return out, config
+    launch("pretrain", *pretrain_command(tiny_tokenizer, out))
+    return out, "recipes/configs/pretrain/default.yaml"
 
 
 def test_pretrain_writes_a_complete_output_folder(pretrained):
@@ -89,51 +81,45 @@ def test_resolved_config_reproduces_the_run(pretrained):
 
 
 def test_resume_from_checkpoint(pretrained, tmp_path):
-    import shutil
-
-    out, config = pretrained
+    out, _ = pretrained
     copy = tmp_path / "resumed"
     shutil.copytree(out / "checkpoint-15", copy / "checkpoint-15")
     cfg = yaml.safe_load((out / "run_config.yaml").read_text())
-    launch(
-        "pretrain",
-        "--config",
-        str(config),
-        *tiny(
-            "--tokenizer_name",
-            cfg["tokenizer_name"],
-            "--max_steps",
-            "30",
-            "--save_steps",
-            "15",
-            "--output_dir",
-            str(copy),
-            "--resume_from_checkpoint",
-            str(copy / "checkpoint-15"),
-        ),
-    )
+    command = pretrain_command(cfg["tokenizer_name"], copy)
+    launch("pretrain", *command, "--resume_from_checkpoint", str(copy / "checkpoint-15"))
     state = json.loads((copy / "trainer_state.json").read_text())
     assert state["global_step"] == 30
     assert min(e["step"] for e in state["log_history"] if "loss" in e) == 1, "history carried over from checkpoint"
+    assert max_weight_diff(out, copy) <= 1e-5, "same weights as the uninterrupted run"
+
+
+def test_kill_during_a_save_then_the_same_command_resumes(pretrained, tiny_tokenizer, tmp_path, caplog):
+    """SIGKILL while checkpoint-30 is half written: the rerun resumes from checkpoint-15, weights as uninterrupted."""
+    reference, _ = pretrained
+    out = tmp_path / "killed"
+    command = pretrain_command(tiny_tokenizer, out)
+    launch_killed("pretrain", "save:30", *command)
+    assert (out / "checkpoint-30" / "model.safetensors").is_file(), "killed after the weights were written"
+    assert not (out / "checkpoint-30" / "trainer_state.json").exists() and not (out / "results.json").exists()
+    caplog.set_level(logging.INFO, logger="hfrecipes.runs")
+    load_recipe("pretrain").main(command)  # the same command again (in-process: it saves the launcher's start-up)
+    log = caplog.text
+    assert f"Resuming the unfinished run in {out} from {out / 'checkpoint-15'}" in log
+    assert "Deleting incomplete checkpoints (killed while saving?): ['checkpoint-30']" in log
+    assert max_weight_diff(reference, out) <= 1e-5
+    losses = [json.loads((d / "trainer_state.json").read_text())["log_history"] for d in (reference, out)]
+    losses = [[(e["step"], e["loss"]) for e in history if "loss" in e] for history in losses]
+    assert losses[0] == losses[1] and len(losses[1]) == 30, "same data order and loss at every step"
+    assert json.loads((out / "checkpoint-30" / "trainer_state.json").read_text())["global_step"] == 30
 
 
 def test_time_budget_fixes_steps_and_decays_lr(tiny_tokenizer, tmp_path):
     out = tmp_path / "budget"
-    launch(
-        "pretrain",
-        *tiny(
-            "--tokenizer_name",
-            str(tiny_tokenizer),
-            "--max_train_minutes",
-            "0.15",
-            "--lr_scheduler_type",
-            "cosine",
-            "--save_strategy",
-            "no",
-            "--output_dir",
-            str(out),
-        ),
-    )
+    # fmt: off
+    command = tiny("--tokenizer_name", str(tiny_tokenizer), "--max_train_minutes", "0.15", "--lr_scheduler_type",
+                   "cosine", "--save_steps", "100", "--output_dir", str(out))
+    # fmt: on
+    launch("pretrain", *command)
     results = json.loads((out / "results.json").read_text())
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == results["train_steps"] > 3
@@ -142,6 +128,23 @@ def test_time_budget_fixes_steps_and_decays_lr(tiny_tokenizer, tmp_path):
     assert 0.15 * 60 * 0.7 < results["train_runtime"] < 0.15 * 60 * 1.5
     lrs = [e["learning_rate"] for e in state["log_history"] if "learning_rate" in e]
     assert max(lrs) > 1.5e-3 and lrs[-1] < 0.05 * max(lrs), "schedule decays to the end"
+
+    # Killed after a checkpoint that holds the budgeted step count: the rerun trains to that count, not re-timed.
+    def budget(checkpoint):
+        saved = json.loads((checkpoint / "trainer_state.json").read_text())["stateful_callbacks"]
+        return saved.get("TimeBudget", {}).get("attributes", {}).get("total_steps")
+
+    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    fixed = next((c for c in checkpoints if budget(c) and int(c.name.split("-")[1]) < budget(c)), None)
+    assert fixed, f"no checkpoint saved after the budget was fixed and before the end: {checkpoints}"
+    total = budget(fixed)
+    resumed = tmp_path / "resumed"
+    shutil.copytree(fixed, resumed / fixed.name)
+    load_recipe("pretrain").main([*command[:-1], str(resumed)])
+    state = json.loads((resumed / "trainer_state.json").read_text())
+    assert state["global_step"] == total, f"resumed from {fixed.name} with {total} budgeted steps"
+    lrs = [e["learning_rate"] for e in state["log_history"] if "learning_rate" in e]
+    assert lrs[-1] < 0.05 * max(lrs), "the schedule still decays to the budgeted end"
 
 
 @pytest.mark.slow

@@ -1,12 +1,13 @@
 import io
 import json
+import logging
 import math
 import re
 import sys
 
 import pytest
 import yaml
-from conftest import SHARED_DATA, launch, load_recipe, run_script
+from conftest import SHARED_DATA, launch, launch_killed, load_recipe, max_weight_diff, run_script
 
 from hfrecipes.chat import FORMATS, is_chat_model, python_docs_chat, to_messages
 from hfrecipes.config import UserError, parse_config
@@ -106,6 +107,23 @@ def test_lora_sft(tiny_lm, tmp_path, merge):
                 AutoModelForCausalLM.from_pretrained(path)(ids).logits for path in (out, adapter, tiny_lm)
             )
         assert torch.allclose(merged, with_adapter, atol=1e-4) and not torch.allclose(merged, base, atol=1e-3)
+
+
+def test_killed_lora_run_resumes_with_the_same_command(tiny_lm, tmp_path, caplog):
+    """SIGKILL mid-training, rerun the same command: the adapter (with dropout) ends as an uninterrupted run's."""
+    lora = ["--use_peft", "--lora_r", "4", "--lora_dropout", "0.1", "--learning_rate", "1e-2"]
+    lora += ["--save_strategy", "steps", "--save_steps", "2"]
+    load_recipe("sft").main(tiny_sft(tiny_lm, tmp_path / "whole", *lora))
+    out = tmp_path / "killed"
+    launch_killed("sft", "step:3", *tiny_sft(tiny_lm, out, *lora))
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"] and not (out / "results.json").exists()
+    caplog.set_level(logging.INFO, logger="hfrecipes.runs")
+    load_recipe("sft").main(tiny_sft(tiny_lm, out, *lora))
+    assert f"from {out / 'checkpoint-2'}" in caplog.text
+    assert max_weight_diff(tmp_path / "whole", out, "adapter_model.safetensors") <= 1e-5
+    assert results(out)["train_steps"] == 6 and results(out)["eval_loss"] == pytest.approx(
+        results(tmp_path / "whole")["eval_loss"], abs=1e-5
+    )
 
 
 def test_label_mask_counts_only_assistant_tokens(tiny_lm):

@@ -9,9 +9,11 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from importlib import metadata
@@ -172,6 +174,78 @@ def staged_save(output_dir: str | Path) -> Iterator[Path]:
             target.unlink()
         os.replace(entry, target)
     staging.rmdir()
+
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")
+
+
+def is_usable_checkpoint(folder: str | Path) -> bool:
+    """True when a Trainer checkpoint was written to the end.
+
+    The Trainer writes a checkpoint in place (no staging folder): model, optimizer, scheduler, RNG states, then
+    ``trainer_state.json``. A process killed while saving leaves a folder without a complete ``trainer_state.json``
+    (missing, or truncated JSON), so that file, parsed, marks a finished checkpoint. Under DDP the other ranks write
+    their RNG states with no barrier before it, so every torch file must also be a whole zip (truncated ones lack the
+    central directory at their end).
+    """
+    folder = Path(folder)
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not (isinstance(state, dict) and "global_step" in state and any((folder / w).is_file() for w in _WEIGHTS)):
+        return False
+    return all(zipfile.is_zipfile(f) for pattern in ("*.pt", "*.pth") for f in folder.glob(pattern))
+
+
+def prepare_output_dir(training_args: Any, overwrite: bool = False) -> tuple[Path, str | None]:
+    """Checks ``training_args.output_dir`` and returns it with the checkpoint to resume from (``None``: start fresh).
+
+    - a finished run (``results.json``) is refused unless ``overwrite`` or an explicit checkpoint is given, and the
+      folder is locked for this run (:func:`claim_output_dir`) before anything in it is deleted;
+    - ``resume_from_checkpoint`` (a path, or ``true`` for the last usable one) is honoured as the Trainer does;
+    - ``overwrite`` starts fresh, deleting the folder's checkpoints and ``results.json`` (a killed fresh run must
+      not resume a stale checkpoint, nor look finished);
+    - otherwise an unfinished run (checkpoints, no ``results.json``) resumes from its last usable checkpoint: rerunning
+      the same command after a crash or a kill continues it. Unusable checkpoints (killed mid-save) are deleted.
+    """
+    out, resume_from_checkpoint = Path(training_args.output_dir), training_args.resume_from_checkpoint
+    explicit = resume_from_checkpoint not in (None, "", "false", "False")
+    if explicit and str(resume_from_checkpoint).lower() != "true":
+        if not is_usable_checkpoint(resume_from_checkpoint):
+            raise UserError(f"{resume_from_checkpoint} is not a complete checkpoint (no readable trainer_state.json)")
+        return claim_output_dir(out, overwrite=True), str(resume_from_checkpoint)
+    claim_output_dir(out, overwrite or explicit)  # refuses a finished run; locks the folder before deleting anything
+    checkpoints = sorted(
+        (int(m.group(1)), p) for p in out.glob("checkpoint-*") if (m := _CHECKPOINT.match(p.name)) and p.is_dir()
+    )
+    if overwrite:
+        if checkpoints:
+            logger.info("--overwrite: starting fresh, deleting %d checkpoint(s) in %s", len(checkpoints), out)
+        _remove([p for _, p in checkpoints])
+        if is_main_process():
+            (out / RESULTS_FILE).unlink(missing_ok=True)  # until the new run ends, the folder holds no finished run
+        return out, None
+    for i in range(len(checkpoints) - 1, -1, -1):
+        if is_usable_checkpoint(checkpoints[i][1]):
+            broken = [p for _, p in checkpoints[i + 1 :]]
+            if broken:
+                logger.warning("Deleting incomplete checkpoints (killed while saving?): %s", [p.name for p in broken])
+            _remove(broken)
+            path = str(checkpoints[i][1])
+            logger.info("Resuming the unfinished run in %s from %s (pass --overwrite to start fresh)", out, path)
+            return out, path
+    if explicit:
+        raise UserError(f"--resume_from_checkpoint true: no complete checkpoint in {out}")
+    _remove([p for _, p in checkpoints])
+    return out, None
+
+
+def _remove(folders: list[Path]) -> None:
+    if is_main_process():
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def save_run_config(output_dir: str | Path, *configs: Any, recipe: str) -> None:
