@@ -40,7 +40,8 @@ def test_unfinished_run_resumes_from_its_last_complete_checkpoint(tmp_path):
     (tmp_path / "checkpoint-x").mkdir()  # not a Trainer checkpoint: left alone
     assert [is_usable_checkpoint(tmp_path / f"checkpoint-{s}") for s in (5, 10, 15, 20)] == [True, False, False, False]
     assert prepare(tmp_path) == (tmp_path, str(good))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-5", "checkpoint-x"], "broken ones deleted"
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".hfrecipes.lock", "checkpoint-5", "checkpoint-x"], "broken ones deleted; the run's lock is there"
 
 
 def test_only_broken_checkpoints_start_fresh(tmp_path):
@@ -54,7 +55,7 @@ def test_finished_run_is_refused_and_overwrite_starts_fresh(tmp_path):
     with pytest.raises(UserError, match="already holds a finished run"):
         prepare(tmp_path)
     assert prepare(tmp_path, overwrite=True) == (tmp_path, None)
-    assert list(tmp_path.iterdir()) == [], "old checkpoints and results.json deleted"
+    assert [p.name for p in tmp_path.iterdir()] == [".hfrecipes.lock"], "old checkpoints and results.json deleted"
 
 
 def test_explicit_checkpoint(tmp_path):
