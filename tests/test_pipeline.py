@@ -97,6 +97,10 @@ def test_rerun_skips_finished_stages_and_reruns_later_ones(tiny_pipeline):
     assert "Stage classify: rerunning, an earlier stage ran again" in proc.stderr
     assert (out / "pretrain" / "results.json").stat().st_mtime_ns == stamps["pretrain"]
     assert (out / "classify" / "results.json").stat().st_mtime_ns > stamps["classify"]
+    # The logs start with the command: classification starts over from the new SFT model; SFT, cut short with the same
+    # inputs, is free to resume its checkpoints.
+    assert "--overwrite" in (out / "logs" / "classify.log").read_text().splitlines()[0]
+    assert "--overwrite" not in (out / "logs" / "sft.log").read_text().splitlines()[0]
 
 
 def test_push_every_stage_at_the_end(tiny_pipeline, tmp_path):

@@ -173,7 +173,10 @@ def run_pipeline(config_path: str | Path, force: bool = False) -> Path:
         config_file.parent.mkdir(parents=True, exist_ok=True)
         config_file.write_text(text, encoding="utf-8")
         log = output_dir / "logs" / f"{stage.name}.log"
-        seconds = _run_stage(stage, config_file, accelerate_config, log)
+        # A stage cut short (checkpoints, no results.json) whose inputs are unchanged resumes; otherwise it starts over
+        # (--overwrite), so it never resumes checkpoints made from another tokenizer, model or config.
+        fresh = finished or rerun or changed
+        seconds = _run_stage(stage, config_file, accelerate_config, log, fresh)
         entry.update(status="ran", seconds=round(seconds, 1), log=str(log.relative_to(output_dir)))
         _write_state(output_dir, state)
         rerun = True  # later stages start from what this one wrote
@@ -188,7 +191,7 @@ def run_pipeline(config_path: str | Path, force: bool = False) -> Path:
     return write_report(output_dir)
 
 
-def _run_stage(stage: Stage, config_file: Path, accelerate_config: Path, log: Path) -> float:
+def _run_stage(stage: Stage, config_file: Path, accelerate_config: Path, log: Path, fresh: bool) -> float:
     """``accelerate launch`` of the stage's recipe, its output shown live and copied to ``log``; returns seconds."""
     cmd = [
         sys.executable,
@@ -199,6 +202,7 @@ def _run_stage(stage: Stage, config_file: Path, accelerate_config: Path, log: Pa
         str(repo_root() / "recipes" / f"{stage.recipe}.py"),
         "--config",
         str(config_file),
+        *(["--overwrite"] if fresh else []),
     ]
     env = dict(os.environ)
     src = str(Path(__file__).resolve().parents[1])  # the stages import the same hfrecipes as this process

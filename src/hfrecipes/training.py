@@ -15,18 +15,24 @@ UNBOUNDED_STEPS = 10**9  # placeholder max_steps until the budget fixes the real
 
 
 class TimeBudget(TrainerCallback, ExportableState):
-    """Fits training into ``minutes`` of wall time.
+    """Fits training into ``minutes`` of wall time, on a machine whose speed may change during the run.
 
-    After ``skip_steps`` warm-up steps (compilation, allocator) it times at least ``timing_steps`` steps (and 5% of
-    the budget), fixes the total number of steps that fit the budget, and re-targets the LR schedule so it decays
-    to the end of the budget.
-    The fixed step count is saved in checkpoints, so a resumed run keeps the same schedule, and is broadcast
-    from rank 0 so every process stops at the same step.
+    After ``skip_steps`` warm-up steps (compilation, allocator) it times ``timing_steps`` steps and fixes a first
+    total number of steps, so a warm-up given as a ratio starts at once. Then it re-times every ``recheck`` of the
+    budget and, when the speed changed, re-targets the total so training still ends at the end of the budget. Each
+    time the LR schedule (same type and warm-up rule as the Trainer's) is rebuilt over the new total, so it decays
+    to the end of the budget. If the machine slows down so much that the run passes ``overrun`` x the budget, it
+    stops there.
+    Rank 0 decides, every ``timing_steps`` steps, and broadcasts, so every process stops at the same step. The
+    total is saved in checkpoints: a resumed run keeps it (its wall clock restarts, so it does not re-time).
     """
 
-    def __init__(self, minutes: float, skip_steps: int = 3, timing_steps: int = 10, progress=None, overrun=1.1):
+    def __init__(
+        self, minutes: float, skip_steps: int = 3, timing_steps: int = 10, progress=None, overrun=1.1, recheck=0.1
+    ):
         self.minutes = minutes
         self.overrun = overrun
+        self.recheck = recheck
         self.skip_steps = skip_steps
         self.timing_steps = timing_steps
         self.total_steps: int | None = None
@@ -34,6 +40,8 @@ class TimeBudget(TrainerCallback, ExportableState):
         self._progress = progress
         self._scheduler = None
         self._cap = None
+        self._mark: tuple[int, float] | None = None  # (step, time) where the current timing window started
+        self._resumed = False
 
     def state(self) -> dict:
         return {"args": {"minutes": self.minutes}, "attributes": {"total_steps": self.total_steps}}
@@ -46,41 +54,46 @@ class TimeBudget(TrainerCallback, ExportableState):
         self._t0 = time.perf_counter()
         saved = (state.stateful_callbacks or {}).get(type(self).__name__)
         if isinstance(saved, dict) and saved.get("attributes", {}).get("total_steps"):
+            self._resumed = True
             self._fix(args, state, saved["attributes"]["total_steps"])  # resumed: keep the original schedule
 
     def on_step_end(self, args, state, control, **kwargs):
-        step = state.global_step
-        if self.total_steps is None:
-            now = time.perf_counter()
-            if step == self.skip_steps:
-                self._t_mark = now
-            elif step > self.skip_steps:
-                timed = step - self.skip_steps
-                # Time at least `timing_steps` steps and 5% of the budget (<= 30 s): tiny steps are noisy.
-                window = min(0.05 * self.minutes * 60, 30.0)
-                if timed >= self.timing_steps and now - self._t_mark >= window:
-                    self.seconds_per_step = (now - self._t_mark) / timed
-                    remaining = self.minutes * 60 - (now - self._t0)
-                    self._fix(args, state, _broadcast(step + max(0, math.floor(remaining / self.seconds_per_step))))
-            if self.total_steps is None and now - self._t0 > self.minutes * 60:
-                self._fix(args, state, _broadcast(step))  # slower than the timing window allows
+        step, now = state.global_step, time.perf_counter()
+        if step == self.skip_steps and not self._resumed:
+            self._mark = (step, now)
+        if step > self.skip_steps and (step - self.skip_steps) % self.timing_steps == 0:
+            total, stop = _broadcast(self._propose(step, now))
+            if total and total != self.total_steps:
+                self._fix(args, state, total)
+            if stop:
+                logger.warning("Time budget overrun: stopping at step %d of %s", step, self.total_steps)
+                control.should_training_stop = True
         if self.total_steps is not None and step >= self.total_steps:
-            control.should_training_stop = True
-        elif self.total_steps is not None and step % 10 == 0 and _broadcast(self._overran()):
-            # The machine got slower after timing (e.g. shared cores): honour the budget over the schedule.
-            # Rank 0 decides (every 10 steps) so all processes stop at the same step.
-            logger.warning("Time budget overrun: stopping at step %d of %d", step, self.total_steps)
             control.should_training_stop = True
         return control
 
-    def _overran(self) -> int:
-        return int(time.perf_counter() - self._t0 > self.overrun * self.minutes * 60)
+    def _propose(self, step: int, now: float) -> tuple[int, int]:
+        """This process's view (rank 0's is used): a new total number of steps (0: keep it) and whether to stop."""
+        budget, elapsed = self.minutes * 60, now - self._t0
+        if elapsed > self.overrun * budget:  # much slower than timed (e.g. shared cores): the budget wins
+            return 0, 1
+        if self._mark is None:  # resumed: the total comes from the checkpoint
+            return 0, 0
+        mark_step, mark_time = self._mark
+        if self.total_steps is not None and now - mark_time < self.recheck * budget:
+            return 0, 0
+        self.seconds_per_step = (now - mark_time) / (step - mark_step)
+        self._mark = (step, now)
+        total = step + max(0, math.floor((budget - elapsed) / self.seconds_per_step))
+        if self.total_steps is not None and abs(total - self.total_steps) <= 0.01 * self.total_steps:
+            return 0, 0  # within 1%: keep the schedule steady
+        return total, 0
 
     def _fix(self, args, state, total: int) -> None:
         from transformers import get_scheduler
 
         total = min(total, self._cap) if self._cap else total
-        self.total_steps = max(total, 1)
+        self.total_steps = max(total, state.global_step, 1)
         state.max_steps = self.total_steps
         # Same schedule type and warmup rule as the Trainer's, over the budgeted number of steps.
         import torch
@@ -98,20 +111,22 @@ class TimeBudget(TrainerCallback, ExportableState):
             self._progress.training_bar.total = self.total_steps
             self._progress.training_bar.refresh()
         logger.info(
-            "Time budget %.1f min: %s s/step -> %d steps in total",
+            "Time budget %.1f min: %s s/step at step %d -> %d steps in total",
             self.minutes,
             f"{self.seconds_per_step:.3f}" if self.seconds_per_step else "?",
+            state.global_step,
             self.total_steps,
         )
 
 
-def _broadcast(value: int) -> int:
+def _broadcast(value):
+    """Rank 0's ``value`` on every process (as is without torch.distributed)."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         box = [value]
         dist.broadcast_object_list(box, src=0)
-        return int(box[0])
+        return box[0]
     return value
 
 
