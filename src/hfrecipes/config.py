@@ -98,13 +98,16 @@ class _Parser:
 
     def read_config(self, path: str | Path) -> dict[str, Any]:
         """The YAML file's values, keys checked against the fields and values converted to the fields' types."""
+        return self.check_values(_read_yaml(path), str(path))
+
+    def check_values(self, config: dict[str, Any], source: str) -> dict[str, Any]:
+        """``config`` with its keys checked against the fields and its values converted to the fields' types."""
         actions = self.actions
-        config = _read_yaml(path)
         unknown = [k for k in config if k not in actions]
         if unknown:
             key = unknown[0]
-            raise UserError(f"unknown key '{key}' in {path}{_closest(key, actions)}; remove or rename it")
-        return {k: _coerce(actions[k], k, v, str(path)) for k, v in config.items()}
+            raise UserError(f"unknown key '{key}' in {source}{_closest(key, actions)}; remove or rename it")
+        return {k: _coerce(actions[k], k, v, source) for k, v in config.items()}
 
     def parse(self, args: Sequence[str] | None, default_config: str | Path | None) -> tuple[Any, ...]:
         args = list(sys.argv[1:] if args is None else args)
@@ -160,6 +163,11 @@ def _cpu_ddp_env() -> None:
 def check_config_file(dataclass_types: Sequence[type], path: str | Path) -> dict[str, Any]:
     """Checks a YAML config's keys and value types without building the configs (no file or hardware checks)."""
     return _Parser(dataclass_types).read_config(path)
+
+
+def check_config(dataclass_types: Sequence[type], config: dict[str, Any], source: str) -> dict[str, Any]:
+    """:func:`check_config_file` for values already in memory; ``source`` names them in errors."""
+    return _Parser(dataclass_types).check_values(config, source)
 
 
 # Fields named *_token hold secrets (hub_token, ...) except these, which name special tokens of a tokenizer.

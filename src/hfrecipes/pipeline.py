@@ -28,7 +28,6 @@ import logging
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,8 @@ from typing import Any
 
 import yaml
 
-from .config import UserError, _read_yaml, check_config_file
+from .cli import recipes_dir
+from .config import UserError, _read_yaml, check_config
 from .runs import RESULTS_FILE
 
 logger = logging.getLogger(__name__)
@@ -59,11 +59,11 @@ class Stage:
 
 
 def repo_root() -> Path:
-    """The checkout holding ``recipes/``: the one this package comes from, else the current folder."""
-    for base in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (base / "recipes").is_dir():
-            return base
-    raise UserError("no recipes/ folder found; run hfrecipes from a checkout of the hfrecipes repository")
+    """The checkout holding ``recipes/`` (see :func:`hfrecipes.cli.recipes_dir`)."""
+    folder = recipes_dir()
+    if folder is None:
+        raise UserError("no recipes/ folder found; run hfrecipes from a checkout of the hfrecipes repository")
+    return folder.parent
 
 
 def _resolve(path: str | Path) -> Path:
@@ -132,13 +132,10 @@ def _check_files(stage: str, config: dict[str, Any]) -> None:
 
 def _check_keys(stage: Stage, module) -> None:
     """Runs the stage's config through its recipe's parser (unknown keys, types) before any stage starts."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{stage.name}.yaml"
-        path.write_text(yaml.safe_dump(stage.config), encoding="utf-8")
-        try:
-            check_config_file(module.CONFIG_CLASSES, path)
-        except UserError as err:
-            raise UserError(f"stage {stage.name}: {err}".replace(f" in {path}", "")) from None
+    try:
+        check_config(module.CONFIG_CLASSES, stage.config, "its section")
+    except UserError as err:
+        raise UserError(f"stage {stage.name}: {err}") from None
 
 
 def run_pipeline(config_path: str | Path, force: bool = False) -> Path:
