@@ -76,30 +76,37 @@ Sample (prompt `{{ sample_prompt }}`):
 """
 
 
-def plot_loss_curve(output_dir: str | Path) -> Path | None:
-    """``loss_curve.png`` from the Trainer's ``trainer_state.json`` log history; ``None`` when there is none."""
-    state = Path(output_dir) / "trainer_state.json"
-    if not state.is_file():
-        return None
-    history = json.loads(state.read_text(encoding="utf-8")).get("log_history", [])
-    curves = {
+def loss_history(output_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """(step, loss) points of the train and validation loss in the Trainer's ``trainer_state.json`` (may be empty)."""
+    history = read_json(Path(output_dir) / "trainer_state.json").get("log_history", [])
+    return {
         "train": [(e["step"], e["loss"]) for e in history if "loss" in e],
         "validation": [(e["step"], e["eval_loss"]) for e in history if "eval_loss" in e],
     }
+
+
+def draw_loss_curves(ax, curves: dict[str, list[tuple[int, float]]]) -> None:
+    """Draws :func:`loss_history`'s curves on a matplotlib axis."""
+    for label, points in curves.items():
+        if points:
+            steps, losses = [s for s, _ in points], [v for _, v in points]
+            ax.plot(steps, losses, marker="o" if len(points) < 20 else None, markersize=3, label=label)
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
+def plot_loss_curve(output_dir: str | Path) -> Path | None:
+    """``loss_curve.png`` from the Trainer's ``trainer_state.json`` log history; ``None`` when there is none."""
+    curves = loss_history(output_dir)
     if not any(curves.values()):
         return None
     from matplotlib.figure import Figure  # no pyplot: no global backend state, renders with Agg
 
     fig = Figure(figsize=(6, 3.5), dpi=100)
     ax = fig.add_subplot()
-    for label, points in curves.items():
-        if points:
-            steps, losses = [s for s, _ in points], [v for _, v in points]
-            ax.plot(steps, losses, marker="o" if len(points) < 20 else None, markersize=3, label=label)
-    ax.set_xlabel("step")
+    draw_loss_curves(ax, curves)
     ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
     fig.tight_layout()
     path = Path(output_dir) / LOSS_CURVE_FILE
     fig.savefig(path)
@@ -166,7 +173,7 @@ def render_model_card(output_dir: str | Path, card_data, repo_id: str | None = N
     out = Path(output_dir)
     info, config, results = _read_run(out)
     card_data.model_name = _model_name(out, repo_id)
-    model_config = _read_json(out / "config.json")
+    model_config = read_json(out / "config.json")
     ref = json.dumps(repo_id or str(out))  # a quoted Python string; card_for_repo finds it again
     base = base_model or card_data.base_model
     context = {
@@ -216,7 +223,8 @@ def card_for_repo(output_dir: str | Path, repo_id: str) -> str:
 # --- pieces of the card
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON file's object; ``{}`` when it is missing or unreadable."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -228,7 +236,7 @@ def _read_run(out: Path) -> tuple[dict, dict, dict]:
         config = yaml.safe_load((out / CONFIG_FILE).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         config = {}
-    return _read_json(out / INFO_FILE), config, _read_json(out / RESULTS_FILE)
+    return read_json(out / INFO_FILE), config, read_json(out / RESULTS_FILE)
 
 
 def _is_number(value: Any) -> bool:

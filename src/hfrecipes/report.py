@@ -9,13 +9,12 @@ combined ``loss_curves.png``), tokenizer statistics, sample generations, hardwar
 from __future__ import annotations
 
 import html
-import json
 import math
 import re
 from pathlib import Path
 from typing import Any
 
-from .cards import LOSS_CURVE_FILE, plot_loss_curve
+from .cards import LOSS_CURVE_FILE, draw_loss_curves, loss_history, plot_loss_curve, read_json
 from .runs import INFO_FILE, RESULTS_FILE
 
 STAGE_ORDER = ["tokenizer", "pretrain", "sft", "classify"]
@@ -33,13 +32,13 @@ Block = tuple  # ("h", text) | ("p", text) | ("table", header, rows) | ("img", a
 def write_report(output_dir: str | Path) -> Path:
     """Writes ``report.md`` and ``report.html`` into a pipeline's output folder; returns the markdown path."""
     out = Path(output_dir)
-    state = _read_json(out / "pipeline.json")
+    state = read_json(out / "pipeline.json")
     names = [n for n in STAGE_ORDER if (out / n).is_dir()]
     if not names:
         from .config import UserError
 
         raise UserError(f"{out} holds no pipeline stage folder ({', '.join(STAGE_ORDER)}); run hfrecipes pipeline")
-    results = {n: _read_json(out / n / RESULTS_FILE) for n in names}
+    results = {n: read_json(out / n / RESULTS_FILE) for n in names}
     intro = (
         f"Output folder `{out.resolve()}`, pipeline config `{state.get('config', '?')}`. Each stage's resolved "
         "config is in `configs/`, its full output in `logs/`, its model and metrics in its own folder."
@@ -90,33 +89,24 @@ def _loss_curves(out: Path, names: list[str]) -> list[Block]:
             curves[name] = f"{name}/{LOSS_CURVE_FILE}"
     if not curves:
         return blocks + [("p", "No stage logged a loss.")]
-    if _combined_figure(out, list(curves)):
-        blocks.append(("img", "training loss of every stage", COMBINED_FIGURE))
+    _combined_figure(out, list(curves))
+    blocks.append(("img", "training loss of every stage", COMBINED_FIGURE))
     blocks += [("img", f"{name} loss", path) for name, path in curves.items()]
     return blocks
 
 
-def _combined_figure(out: Path, names: list[str]) -> bool:
+def _combined_figure(out: Path, names: list[str]) -> None:
     """One row of panels, the train (and validation) loss of each stage against its steps."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(4 * len(names), 3.2), dpi=100)
     for i, name in enumerate(names):
-        history = _read_json(out / name / "trainer_state.json").get("log_history", [])
         ax = fig.add_subplot(1, len(names), i + 1)
-        for key, label in (("loss", "train"), ("eval_loss", "validation")):
-            points = [(e["step"], e[key]) for e in history if key in e]
-            if points:
-                steps, losses = [s for s, _ in points], [v for _, v in points]
-                ax.plot(steps, losses, marker="o" if len(points) < 20 else None, markersize=3, label=label)
+        draw_loss_curves(ax, loss_history(out / name))
         ax.set_title(name)
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-        ax.legend()
     fig.axes[0].set_ylabel("loss")
     fig.tight_layout()
     fig.savefig(out / COMBINED_FIGURE)
-    return True
 
 
 def _tokenizer(out: Path, res: dict[str, Any] | None) -> list[Block]:
@@ -152,7 +142,7 @@ def _samples(results: dict[str, dict]) -> list[Block]:
 
 
 def _environment(out: Path, names: list[str]) -> list[Block]:
-    info = next((i for i in (_read_json(out / n / INFO_FILE) for n in names) if i), {})
+    info = next((i for i in (read_json(out / n / INFO_FILE) for n in names) if i), {})
     if not info:
         return []
     hardware = f"{info.get('cpu_count', '?')} CPU cores" + (f", {info['cuda']}" if info.get("cuda") else "")
@@ -224,13 +214,6 @@ def _inline(text: str) -> str:
 
 
 # --- small helpers
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def _train_time(res: dict[str, Any]) -> float | None:
