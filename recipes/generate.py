@@ -1,6 +1,6 @@
 """Sample from a model: plain text for a pretrained model, chat (template applied, multi-turn) for an SFT model.
 
-    hfrecipes generate --model_name_or_path outputs/pretrain --prompt "The json module"
+    hfrecipes generate outputs/pretrain --prompt "The json module"      # = --model_name_or_path outputs/pretrain
     hfrecipes generate --model_name_or_path outputs/sft --prompt 'What does the function `json.dumps` do?' \
         --prompt "What is its signature?"                  # two turns of one chat
     echo 'What is the `csv` module for?' | hfrecipes generate --model_name_or_path outputs/sft
@@ -75,7 +75,10 @@ def user_turns(args: GenerateArguments):
 
 
 def main(argv=None):
-    (args,) = parse_config(CONFIG_CLASSES, join_repeated(list(sys.argv[1:] if argv is None else argv)))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-"):  # `hfrecipes generate outputs/sft`, as push and report take it
+        argv = ["--model_name_or_path", *argv]
+    (args,) = parse_config(CONFIG_CLASSES, join_repeated(argv))
     from transformers import set_seed
 
     from hfrecipes.chat import is_chat_model

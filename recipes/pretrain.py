@@ -4,6 +4,8 @@
     accelerate launch recipes/pretrain.py --config recipes/configs/pretrain/shakespeare.yaml
     accelerate launch --config_file accelerate_configs/cpu.yaml recipes/pretrain.py --max_train_minutes 5
     accelerate launch recipes/pretrain.py --dataset_name outputs/pretokenized   # blocks from recipes/pretokenize.py
+    accelerate launch recipes/pretrain.py --model_name_or_path openai-community/gpt2 --train_file "corpus/*.txt"
+        # continued pretraining: adapts a model on raw text (configs/pretrain/continued.yaml unless --config)
 
 Needs a tokenizer (recipes/train_tokenizer.py, or any Hub id via --tokenizer_name). Writes the model
 (safetensors), tokenizer, checkpoints, trainer_state.json (loss history), TensorBoard logs, run_config.yaml,
@@ -13,6 +15,7 @@ end (token from HF_TOKEN or `hf auth login`).
 """
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +26,8 @@ from hfrecipes.data import DataArguments
 from hfrecipes.modeling import ModelArguments
 
 logger = logging.getLogger("pretrain")
-DEFAULT_CONFIG = Path(__file__).parent / "configs" / "pretrain" / "default.yaml"
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "pretrain" / "default.yaml"  # from scratch
+CONTINUED_CONFIG = Path(__file__).parent / "configs" / "pretrain" / "continued.yaml"  # with --model_name_or_path
 
 
 @dataclass
@@ -43,13 +47,16 @@ CONFIG_CLASSES = (DataArguments, ModelArguments, PretrainArguments, TrainingArgu
 
 
 def main(argv=None):
-    data_args, model_args, run_args, training_args = parse_config(CONFIG_CLASSES, argv, DEFAULT_CONFIG)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    continued = any(a.split("=", 1)[0] == "--model_name_or_path" for a in argv)
+    default_config = CONTINUED_CONFIG if continued else DEFAULT_CONFIG  # used when no --config is given
+    data_args, model_args, run_args, training_args = parse_config(CONFIG_CLASSES, argv, default_config)
     from transformers import DataCollatorForLanguageModeling, Trainer, set_seed
 
     from hfrecipes.cards import write_model_card
     from hfrecipes.data import first_text, load_text_datasets, pack_dataset
     from hfrecipes.hub import hub_target, push_folder
-    from hfrecipes.modeling import build_gpt2, load_tokenizer
+    from hfrecipes.modeling import load_tokenizer, pretraining_model
     from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import (
         UNBOUNDED_STEPS,
@@ -64,8 +71,13 @@ def main(argv=None):
     out, resume = prepare_output_dir(training_args, run_args.overwrite)  # locks the folder; resumes an unfinished run
 
     # --- data
-    tokenizer = load_tokenizer(model_args.tokenizer_name, model_args.trust_remote_code)
+    same_repo = model_args.tokenizer_name == model_args.model_name_or_path
+    revision = model_args.model_revision if same_repo else None
+    tokenizer = load_tokenizer(model_args.tokenizer_name, model_args.trust_remote_code, revision)
     raw = load_text_datasets(data_args, seed=training_args.seed)
+
+    # --- model: a new GPT-2, or the model to continue pretraining (it settles block_size from its context)
+    model = pretraining_model(model_args, tokenizer)
     with training_args.main_process_first(desc="tokenize and pack"):
         packed = {
             split: pack_dataset(
@@ -78,9 +90,6 @@ def main(argv=None):
             )
             for split, ds in raw.items()
         }
-
-    # --- model
-    model = build_gpt2(model_args, tokenizer)
 
     # --- trainer
     if run_args.max_train_minutes and training_args.max_steps <= 0:
@@ -135,6 +144,7 @@ def main(argv=None):
             out,
             pipeline_tag="text-generation",
             metrics=["eval_loss", "perplexity", "eval_bits_per_byte"],
+            base_model=model_args.model_name_or_path,
             repo_id=hub and hub.repo_id,
         )
         print(

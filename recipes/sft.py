@@ -13,6 +13,7 @@ and the model card (README.md); --push_to_hub [--hub_model_id ID] uploads them a
 """
 
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def main(argv=None):
     from trl import SFTTrainer, get_peft_config
 
     from hfrecipes.cards import write_model_card
-    from hfrecipes.chat import check_chat_template, python_docs_chat, to_messages
+    from hfrecipes.chat import check_chat_template, prepare_chat_training, python_docs_chat, to_messages
     from hfrecipes.data import load_datasets
     from hfrecipes.generation import chat_reply
     from hfrecipes.hub import hub_target, push_folder
@@ -56,13 +57,14 @@ def main(argv=None):
     out, resume = prepare_output_dir(training_args, run_args.overwrite)  # locks the folder; resumes an unfinished run
 
     # --- data: every format becomes `messages`, rendered by the chat template
-    tokenizer = load_tokenizer(model_args.model_name_or_path, training_args.trust_remote_code)
-    check_chat_template(tokenizer, model_args.model_name_or_path, training_args.chat_template_path)
+    name = model_args.model_name_or_path
+    tokenizer = load_tokenizer(name, training_args.trust_remote_code, model_args.model_revision, add_pad=False)
+    check_chat_template(tokenizer, name, training_args.chat_template_path)
     raw = load_datasets(data_args, training_args.seed, prepare=to_messages, builtin=python_docs_chat)
 
     # --- model
-    check_vocab(model_args.model_name_or_path, tokenizer, training_args.trust_remote_code)
-    model = load_causal_lm(model_args, training_args.trust_remote_code)
+    check_vocab(name, tokenizer, training_args.trust_remote_code)
+    model = load_causal_lm(model_args, training_args.trust_remote_code, tokenizer)
     if training_args.max_length is None or training_args.max_length > context_length(model):
         logger.warning("max_length capped to the model's context, %d", context_length(model))
         training_args.max_length = context_length(model)
@@ -72,14 +74,19 @@ def main(argv=None):
     # The loss before training is evaluated inside train() (eval_on_start): an evaluate() before train() marks the
     # model prepared for accelerate, which then skips the DDP wrap, and each process would train on its own.
     training_args.eval_on_start = "validation" in raw
-    trainer = SFTTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=raw["train"],
-        eval_dataset=raw.get("validation"),
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-    )
+    # The model's own chat template and end-of-turn EOS; ChatML for a base model without one (see the README)
+    with tempfile.TemporaryDirectory() as scratch:
+        data = prepare_chat_training(tokenizer, training_args, raw, name, scratch)
+        trainer = SFTTrainer(
+            model=model,
+            args=training_args,
+            train_dataset=data["train"],
+            eval_dataset=data.get("validation"),
+            processing_class=tokenizer,
+            peft_config=get_peft_config(model_args),
+        )
+    if training_args.chat_template_path == str(scratch):
+        training_args.chat_template_path = None  # the fallback again on a rerun, not a deleted folder
     save_run_config(out, data_args, model_args, run_args, training_args, recipe="sft")
 
     # --- train and evaluate

@@ -123,16 +123,84 @@ def _summary(doc: str) -> str | None:
 
 
 def check_chat_template(tokenizer, name: str, chat_template_path: str | None = None) -> None:
-    """SFT renders every chat with a template: the tokenizer's own or ``--chat_template_path``."""
+    """A ``--chat_template_path`` must exist when it names a template file (a folder or Hub id is TRL's to load)."""
     if chat_template_path is not None:
         if not Path(chat_template_path).exists() and chat_template_path.endswith((".jinja", ".j2")):
             raise UserError(f"chat template file not found: {chat_template_path}")
-        return
-    if not tokenizer.chat_template:
-        raise UserError(
-            f"the tokenizer of '{name}' has no chat template; set --chat_template_path to a .jinja file or to a "
-            "tokenizer folder that has one (e.g. outputs/tokenizer from recipes/train_tokenizer.py)"
-        )
+
+
+def write_chatml_source(folder: str | Path) -> str:
+    """A minimal tokenizer folder holding only the ChatML template and its tokens, for ``trl.clone_chat_template``.
+
+    The fallback for a base model with no chat template (GPT-2, Llama 3 base): TRL's ``SFTTrainer`` given this folder
+    as ``chat_template_path`` copies the template, adds ``<|im_start|>``/``<|im_end|>`` to the tokenizer, makes
+    ``<|im_end|>`` the EOS (tokenizer, model config, generation config), resizes the embedding and, with LoRA, trains
+    the new tokens' rows. The template marks assistant turns with ``{% generation %}`` for the loss mask.
+    """
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    from .tokenization import CHAT_TEMPLATE, CHAT_TOKENS
+
+    vocab = {token: i for i, token in enumerate(CHAT_TOKENS)}
+    source = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token=CHAT_TOKENS[0])),
+        eos_token=CHAT_TOKENS[1],
+        additional_special_tokens=CHAT_TOKENS,
+    )
+    source.chat_template = CHAT_TEMPLATE
+    source.save_pretrained(folder)
+    return str(folder)
+
+
+def end_of_turn_token(tokenizer) -> str | None:
+    """The special token the chat template closes an assistant turn with (``<|im_end|>``, ``<|eot_id|>``), if any.
+
+    SFT makes it the EOS, so the model learns to stop there and generation halts at it, whatever the tokenizer's
+    own EOS is (our tokenizers: ``<|endoftext|>`` between documents, ``<|im_end|>`` between turns).
+    """
+    marker = "\u2063MARK\u2063"
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}]
+    try:
+        text = tokenizer.apply_chat_template(chat, tokenize=False)
+    except Exception:  # a template that needs other roles or fields: leave the EOS alone
+        return None
+    rest = text[text.index(marker) + len(marker) :] if marker in text else ""
+    specials = sorted({*tokenizer.all_special_tokens, *tokenizer.get_added_vocab()}, key=len, reverse=True)
+    return next((t for t in specials if t and rest.lstrip(" ").startswith(t)), None)
+
+
+def trains_assistant_turns(tokenizer) -> bool:
+    """Whether TRL can mask labels to the assistant turns with this template: it has ``{% generation %}`` markers,
+    or TRL ships a training variant of it (Qwen2.5, Qwen3, Llama 3, Gemma, Phi-3, ...)."""
+    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+    if has_generation_markers(tokenizer.chat_template):
+        return True
+    try:
+        return get_training_chat_template(tokenizer) is not None
+    except ValueError:
+        return False
+
+
+def split_assistant_turns(ds):
+    """Each assistant turn as a conversational prompt-completion row: the chat up to it, and the turn.
+
+    For templates TRL cannot mark (SmolLM2, Llama 3.2): TRL's completion-only loss then masks each row to its one
+    assistant turn, so every assistant turn is learned once and nothing else is, as ``assistant_only_loss`` would.
+    """
+
+    def split(batch):
+        prompts, completions = [], []
+        for chat in batch["messages"]:
+            for i, message in enumerate(chat):
+                if message["role"] == "assistant" and i > 0:
+                    prompts.append(chat[:i])
+                    completions.append([message])
+        return {"prompt": prompts, "completion": completions}
+
+    kwargs = {"desc": "One row per assistant turn"} if hasattr(ds, "__len__") else {}
+    return ds.map(split, batched=True, remove_columns=["messages"], **kwargs)
 
 
 def is_chat_model(name_or_path: str, tokenizer) -> bool:
@@ -145,3 +213,55 @@ def is_chat_model(name_or_path: str, tokenizer) -> bool:
         if info.is_file():
             return json.loads(info.read_text(encoding="utf-8")).get("recipe") == "sft"
     return True  # a Hub model that ships a chat template
+
+
+def _with_template(tokenizer, chat_template_path: str | None):
+    """The tokenizer as it will be once TRL applies a ``--chat_template_path`` .jinja file.
+
+    A tokenizer folder or Hub id is cloned by TRL (``clone_chat_template``), which sets the EOS itself.
+    """
+    if chat_template_path is None:
+        return tokenizer
+    if not Path(chat_template_path).is_file():
+        return None
+    import copy
+
+    tokenizer = copy.copy(tokenizer)
+    tokenizer.chat_template = Path(chat_template_path).read_text(encoding="utf-8")
+    return tokenizer
+
+
+def prepare_chat_training(tokenizer, training_args, raw, name: str, scratch: str | Path):
+    """Fits SFT's settings to the model's tokenizer before ``SFTTrainer`` is built; returns the data to train on.
+
+    - No chat template (a base model) and no ``--chat_template_path``: the ChatML fallback of
+      :func:`write_chatml_source` (written to ``scratch``), cloned in by TRL.
+    - ``eos_token`` unset: the template's end-of-turn token (:func:`end_of_turn_token`) where it differs from EOS.
+    - ``assistant_only_loss`` with a template TRL cannot mark: one prompt-completion row per assistant turn.
+    """
+    if training_args.chat_template_path is None and not tokenizer.chat_template:
+        logger.warning(
+            "'%s' has no chat template: using ChatML (<|im_start|>/<|im_end|> added, <|im_end|> as EOS, embedding "
+            "resized); set --chat_template_path to a tokenizer or .jinja file to choose another",
+            name,
+        )
+        training_args.chat_template_path = write_chatml_source(scratch)
+        return raw
+    templated = _with_template(tokenizer, training_args.chat_template_path)  # None: TRL clones a tokenizer's
+    if templated is None or not templated.chat_template:
+        return raw
+    turn_end = end_of_turn_token(templated)
+    if training_args.eos_token is None and turn_end and turn_end != tokenizer.eos_token:
+        if turn_end in tokenizer.get_vocab():
+            logger.info("EOS set to %s, the token that ends an assistant turn in the chat template", turn_end)
+            training_args.eos_token = turn_end
+    if training_args.assistant_only_loss and not trains_assistant_turns(templated):
+        logger.info(
+            "The chat template of '%s' has no {%% generation %%} markers and TRL has no training version of it: "
+            "each assistant turn becomes a prompt-completion row, with the loss on that turn only",
+            name,
+        )
+        training_args.assistant_only_loss = False
+        training_args.completion_only_loss = True
+        raw = type(raw)({split: split_assistant_turns(ds) for split, ds in raw.items()})
+    return raw

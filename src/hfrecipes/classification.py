@@ -33,6 +33,7 @@ class ClassificationDataArguments:
         },
     )
     dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Hub dataset branch, tag or commit."})
     glue_dir: str | None = field(
         default=None, metadata={"help": "Classic GLUE folder holding <TASK>/{train,dev,test}.tsv (needs --task_name)."}
     )
@@ -110,14 +111,14 @@ def load_classification_datasets(args: ClassificationDataArguments, seed: int = 
     glue = get_task(args.task_name) if args.task_name else None
     if glue is not None:
         hub_id = args.dataset_name if args.dataset_name not in (None, BUILTIN_PYTHON_DOCS) else GLUE_HUB_ID
-        raw = load_glue(glue, _glue_tsv_files(args, glue), hub_id)
+        raw = load_glue(glue, _glue_tsv_files(args, glue), hub_id, args.dataset_revision)
         pair = glue.text_columns[1] if len(glue.text_columns) > 1 else None
         task = ClassificationTask(glue.name, glue.text_columns[0], pair, _names(raw), glue)
     elif args.train_file or args.dataset_name not in (None, BUILTIN_PYTHON_DOCS):
         if args.train_file:
             raw = _load_tables(args)
         else:
-            raw = load_hub_dataset(args.dataset_name, args.dataset_config)
+            raw = load_hub_dataset(args.dataset_name, args.dataset_config, args.dataset_revision)
             # Keep the splits the recipe uses (IMDb's 'unsupervised' split, for one, has no labels).
             raw = DatasetDict({k: v for k, v in raw.items() if k.startswith(("train", "validation", "test"))})
         label_column = args.label_column or "label"

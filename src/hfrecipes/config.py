@@ -128,6 +128,9 @@ class _Parser:
                 key = arg[2:].split("=", 1)[0]
                 if key not in actions and key.replace("-", "_") not in actions and key != "help":
                     raise UserError(f"unknown option '--{key}'{_closest(key, actions)}; see --help for the options")
+        _, stray = self.parser.parse_known_args(args)
+        if stray:  # argparse would drop a word it cannot place, and the run would silently use the default
+            raise UserError(f"unexpected argument '{stray[0]}'; options are written --name value (see --help)")
         try:
             outputs = self.parser.parse_args_into_dataclasses(args=args, look_for_args_file=False)
         except (ValueError, TypeError) as err:  # raised by a dataclass __post_init__

@@ -29,7 +29,16 @@ class DataArguments:
             "(e.g. from pretokenize.py). Ignored with --train_file."
         },
     )
-    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name."})
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration (subset) name."})
+    dataset_revision: str | None = field(default=None, metadata={"help": "Hub dataset branch, tag or commit."})
+    dataset_train_split: str = field(default="train", metadata={"help": "Split to train on (e.g. train_sft)."})
+    dataset_eval_split: str | None = field(
+        default=None,
+        metadata={
+            "help": "Split to evaluate on (e.g. test_sft); default: 'validation' if there is one, else held out "
+            "from train. 'none': no evaluation."
+        },
+    )
     train_file: list[str] | None = field(
         default=None, metadata={"help": "Paths or globs of .txt/.json/.jsonl/.csv/.parquet files to train on."}
     )
@@ -128,14 +137,20 @@ def not_utf8_message(files: list[str | Path]) -> str | None:
     return None
 
 
-def load_hub_dataset(name: str, config: str | None = None, **kwargs):
-    """``datasets.load_dataset`` on a Hub id; an unreachable Hub (offline) is a one-line user error."""
+def load_hub_dataset(name: str, config: str | None = None, revision: str | None = None, **kwargs):
+    """``datasets.load_dataset`` on a Hub id; every Hub failure (offline, missing repo, config or split, gated repo,
+    script dataset) is a one-line user error naming the id and the fix."""
     from datasets import load_dataset
 
+    from .hub import load_error
+
     try:
-        return load_dataset(name, config, **kwargs)
-    except ConnectionError as err:
-        raise UserError(f"{err}; work offline with local files (--train_file) instead of a Hub dataset") from None
+        return load_dataset(name, config, revision=revision, **kwargs)
+    except Exception as err:
+        message = load_error(err, "dataset", name, revision)
+        if message is None:
+            raise
+        raise UserError(message) from None
 
 
 def load_text_datasets(args: DataArguments, seed: int = 42):
@@ -171,7 +186,7 @@ def load_datasets(
     or converts the columns (and raises ``UserError`` for data it cannot use). ``builtin`` builds the ``DatasetDict``
     that ``builtin:python-docs`` stands for, so a recipe can derive its own task from the embedded corpus.
     """
-    from datasets import DatasetDict, IterableDatasetDict, load_dataset
+    from datasets import DatasetDict, IterableDatasetDict
 
     if args.train_file:
         raw = _load_files(args)
@@ -184,9 +199,10 @@ def load_datasets(
         if args.streaming:
             raw = IterableDatasetDict({k: v.to_iterable_dataset() for k, v in raw.items()})
     elif args.dataset_name:
-        raw = load_dataset(args.dataset_name, args.dataset_config, streaming=args.streaming)
+        raw = load_hub_dataset(args.dataset_name, args.dataset_config, args.dataset_revision, streaming=args.streaming)
     else:
         raise UserError("no data: give --dataset_name or --train_file")
+    raw = _pick_splits(raw, args)
 
     if prepare is not None:
         raw = type(raw)({name: prepare(ds, name) for name, ds in raw.items()})
@@ -210,6 +226,23 @@ def load_datasets(
     if args.max_eval_samples is not None and "validation" in raw:
         raw["validation"] = _truncate(raw["validation"], args.max_eval_samples)
     return raw
+
+
+def _pick_splits(raw, args: DataArguments):
+    """``train`` and ``validation`` from the splits the config names (Hub sets name them freely: train_sft, ...)."""
+    from datasets import DatasetDict, IterableDatasetDict
+
+    train, evaluation = args.dataset_train_split, args.dataset_eval_split
+    where = args.dataset_name if not args.train_file else "the data files"
+    if evaluation is None:
+        evaluation = "validation" if "validation" in raw else None
+    elif evaluation.lower() == "none":
+        evaluation = None
+    for split, key in ((train, "dataset_train_split"), (evaluation, "dataset_eval_split")):
+        if split is not None and split not in raw:
+            raise UserError(f"{where} has no split '{split}' (splits: {', '.join(raw)}); set --{key} to one of them")
+    splits = {"train": raw[train], **({"validation": raw[evaluation]} if evaluation else {})}
+    return (IterableDatasetDict if isinstance(raw, IterableDatasetDict) else DatasetDict)(splits)
 
 
 def is_saved_dataset(path: str) -> bool:
@@ -264,20 +297,25 @@ def pack_dataset(
     tokenized = ds.map(tokenize, batched=True, batch_size=batch_size, remove_columns=[text_column], **map_kwargs)
 
     if streaming:
-        carry: list[int] = []
+        from datasets import IterableDataset
 
-        def pack_stream(batch):
-            # Single-process, in-order iteration: carrying the remainder across batches loses no tokens.
-            carry.extend(t for ids in batch["input_ids"] for t in ids)
-            n = len(carry) // block_size
-            blocks = [carry[i * block_size : (i + 1) * block_size] for i in range(n)]
-            del carry[: n * block_size]
-            return {"input_ids": blocks}
-
-        return tokenized.map(pack_stream, batched=True, batch_size=batch_size, remove_columns=["input_ids"])
+        # A generator, not a map with a closure: each pass starts with an empty remainder, so every pass over the
+        # stream (each evaluation, each epoch) yields the same blocks.
+        return IterableDataset.from_generator(
+            _stream_blocks, gen_kwargs={"tokenized": tokenized, "block_size": block_size}
+        )
     packed = _pack_map_style(tokenized, block_size, batch_size)
     packed.info.description = json.dumps({PACKED_INFO_KEY: packed_info(tokenizer, block_size)})
     return packed
+
+
+def _stream_blocks(tokenized, block_size: int):
+    carry: list[int] = []
+    for row in tokenized:
+        carry.extend(row["input_ids"])
+        while len(carry) >= block_size:
+            yield {"input_ids": carry[:block_size]}
+            del carry[:block_size]
 
 
 def _pack_map_style(tokenized, block_size: int, batch_size: int):

@@ -195,7 +195,12 @@ def glue_files(glue_dir: str | Path, task: GlueTask) -> dict[str, Path]:
     return files
 
 
-def load_glue(task: GlueTask, files: dict[str, list[Path]] | None = None, dataset_name: str = GLUE_HUB_ID):
+def load_glue(
+    task: GlueTask,
+    files: dict[str, list[Path]] | None = None,
+    dataset_name: str = GLUE_HUB_ID,
+    revision: str | None = None,
+):
     """The task as a ``DatasetDict``: from TSV ``files`` (split -> paths, concatenated) or from the Hub."""
     from datasets import DatasetDict, concatenate_datasets
 
@@ -205,7 +210,7 @@ def load_glue(task: GlueTask, files: dict[str, list[Path]] | None = None, datase
         return DatasetDict(
             {split: concatenate_datasets([read_glue_tsv(p, task) for p in paths]) for split, paths in files.items()}
         )
-    raw = load_hub_dataset(dataset_name, task.name)
+    raw = load_hub_dataset(dataset_name, task.name, revision)
     # The Hub names MNLI's splits validation_matched/test_matched; the rest of the code reads validation/test.
     raw = DatasetDict({k.replace("_matched", ""): v for k, v in raw.items()})
     for split in [s for s in raw if s.startswith("test")]:

@@ -239,3 +239,53 @@ def push_command(argv: list[str]) -> None:
     private = args.private if args.private is not None else saved.get("hub_private_repo")
     url = push_folder(out, repo_id, private, args.commit_message)
     print(f"Pushed {out} to {url}")
+
+
+def load_error(err: BaseException, what: str, name: str, revision: str | None = None) -> str | None:
+    """One line for a failure to load ``name`` (a model, tokenizer or dataset) from the Hub, or ``None`` (a bug).
+
+    Walks the exception chain (transformers and datasets wrap huggingface_hub's errors in OSError, ValueError or
+    their own classes) and names the id and the fix for: a missing or private repo, a gated repo, a missing revision,
+    a missing config or split, a script dataset, and no connection (offline, or not in the cache).
+    """
+    from huggingface_hub import constants
+
+    offline = constants.HF_HUB_OFFLINE
+    at = f" at revision '{revision}'" if revision else ""
+    for e in _chain(err):
+        names, text = _names(e), str(e)
+        first = text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
+        if "GatedRepoError" in names:
+            return (
+                f"{what} '{name}' is gated: accept its conditions on its Hub page, then log in with a token that "
+                "may read it (HF_TOKEN or `hf auth login`)"
+            )
+        if "RevisionNotFoundError" in names or "RevisionResolutionError" in names:
+            return f"{what} '{name}' has no revision '{revision}'; give an existing branch, tag or commit"
+        if names & {"RepositoryNotFoundError", "DatasetNotFoundError"}:
+            if offline and "DatasetNotFoundError" in names:
+                break
+            return (
+                f"no {what} '{name}'{at} on the Hub, or it is private; check the id (owner/name), or log in "
+                "(HF_TOKEN or `hf auth login`) if it is yours"
+            )
+        if "Dataset scripts are no longer supported" in text:
+            return (
+                f"dataset '{name}' is a loading script, which datasets >= 4 does not run; pick a version of it stored "
+                "as parquet/json files on the Hub, or download the data and pass --train_file"
+            )
+        if "BuilderConfig" in text and "not found" in text:
+            available = text.split("Available:", 1)[-1].strip() if "Available:" in text else ""
+            return f"dataset '{name}' has no config {first.split()[1]}; set --dataset_config to one of {available}"
+        if text.startswith(("Unknown split", "Bad split")):
+            return f"dataset '{name}': {first}; name the split with --dataset_train_split / --dataset_eval_split"
+        if "OfflineModeIsEnabled" in names or "LocalEntryNotFoundError" in names:
+            break
+        if names & {"ConnectError", "ConnectionRefusedError", "ConnectionError", "TimeoutException"}:
+            break
+    else:
+        return None
+    return (
+        f"cannot reach the Hub for {what} '{name}'{' (HF_HUB_OFFLINE=1 is set)' if offline else ''} and it is not in "
+        "the local cache; connect (unset HF_HUB_OFFLINE), or give a local folder or file instead"
+    )

@@ -8,24 +8,71 @@ from pathlib import Path
 
 from trl import ModelConfig
 
+from .hub import load_error
+
 logger = logging.getLogger(__name__)
+
+
+# A new model's shape, when pretraining from scratch (continued pretraining takes the model's own config).
+SHAPE_DEFAULTS = {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0}
 
 
 @dataclass
 class ModelArguments:
-    tokenizer_name: str = field(
-        default="outputs/tokenizer", metadata={"help": "Tokenizer folder (from train_tokenizer.py) or Hub id."}
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Continued pretraining: a model folder or Hub id to start from (its tokenizer and shape come "
+            "with it). Default: a new GPT-2 from scratch."
+        },
     )
-    n_layer: int = field(default=4, metadata={"help": "Transformer blocks."})
-    n_head: int = field(default=4, metadata={"help": "Attention heads per block."})
-    n_embd: int = field(default=128, metadata={"help": "Hidden size; must be divisible by n_head."})
-    block_size: int = field(default=128, metadata={"help": "Tokens per training sequence (packing length)."})
-    n_positions: int | None = field(default=None, metadata={"help": "Position embeddings (default: block_size)."})
-    dropout: float = field(default=0.0, metadata={"help": "Dropout on residual, embedding and attention."})
-    vocab_multiple: int = field(default=64, metadata={"help": "Pad the vocab to a multiple of this (speed)."})
+    model_revision: str | None = field(default=None, metadata={"help": "Hub branch, tag or commit of the model."})
+    tokenizer_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "Tokenizer folder (from train_tokenizer.py) or Hub id. Default: outputs/tokenizer from scratch, "
+            "the model's own with --model_name_or_path."
+        },
+    )
+    n_layer: int | None = field(default=None, metadata={"help": "From scratch: transformer blocks (default 4)."})
+    n_head: int | None = field(default=None, metadata={"help": "From scratch: attention heads per block (4)."})
+    n_embd: int | None = field(
+        default=None, metadata={"help": "From scratch: hidden size, divisible by n_head (128)."}
+    )
+    block_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Tokens per training sequence (packing length); default 128, or the model's context up to 1024."
+        },
+    )
+    n_positions: int | None = field(default=None, metadata={"help": "From scratch: position embeddings (block_size)."})
+    dropout: float | None = field(
+        default=None, metadata={"help": "From scratch: dropout on residual, embedding, attention."}
+    )
+    vocab_multiple: int = field(
+        default=64, metadata={"help": "From scratch: pad the vocab to a multiple of this (speed)."}
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow code from the Hub (off by default)."})
 
     def __post_init__(self):
+        shape = [*SHAPE_DEFAULTS, "n_positions"]
+        if self.model_name_or_path is not None:
+            given = [name for name in shape if getattr(self, name) is not None]
+            if given:
+                raise ValueError(
+                    f"{given[0]} shapes a new model, but --model_name_or_path continues pretraining "
+                    f"'{self.model_name_or_path}' with its own config; drop {given[0]} (or use another --config)"
+                )
+            check_model_folder(self.model_name_or_path)
+            self.tokenizer_name = self.tokenizer_name or self.model_name_or_path
+            if self.block_size is not None and self.block_size < 1:
+                raise ValueError(f"block_size must be a positive integer, got {self.block_size}")
+            return
+        for name, value in SHAPE_DEFAULTS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        self.tokenizer_name = self.tokenizer_name or "outputs/tokenizer"
+        self.block_size = self.block_size or 128
         for name in ("n_layer", "n_head", "n_embd", "block_size", "vocab_multiple"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
@@ -70,6 +117,27 @@ def build_gpt2(args: ModelArguments, tokenizer):
     return model
 
 
+def pretraining_model(args: ModelArguments, tokenizer):
+    """The model ``pretrain.py`` trains: a new GPT-2, or (``model_name_or_path``) an existing model to adapt.
+
+    Continued pretraining also settles ``args.block_size``: the model's context, at most 1024, unless given (and
+    never past the context).
+    """
+    from .config import UserError
+
+    if args.model_name_or_path is None:
+        return build_gpt2(args, tokenizer)
+    check_vocab(args.model_name_or_path, tokenizer, args.trust_remote_code)
+    source = PretrainedModelArguments(model_name_or_path=args.model_name_or_path, model_revision=args.model_revision)
+    model = load_causal_lm(source, args.trust_remote_code, tokenizer)
+    context = context_length(model)
+    if args.block_size is not None and args.block_size > context:
+        raise UserError(f"block_size {args.block_size} exceeds the context of '{args.model_name_or_path}' ({context})")
+    args.block_size = args.block_size or min(context, 1024)
+    logger.info("Continued pretraining of %s: %.2fM parameters", args.model_name_or_path, model.num_parameters() / 1e6)
+    return model
+
+
 def mark_causal_lm_loss(model):
     """Declares GPT-2's loss as ``ForCausalLM``.
 
@@ -81,8 +149,12 @@ def mark_causal_lm_loss(model):
     return model
 
 
-def load_tokenizer(name: str, trust_remote_code: bool = False):
-    """``AutoTokenizer`` for a folder or Hub id, with a pad token distinct from EOS where one can be added."""
+def load_tokenizer(name: str, trust_remote_code: bool = False, revision: str | None = None, add_pad: bool = True):
+    """``AutoTokenizer`` for a folder or Hub id; ``add_pad`` gives one without a pad token a ``<|pad|>`` of its own.
+
+    A new pad token may need an embedding row: :func:`fit_embeddings` adds it after the model loads. SFT passes
+    ``add_pad=False``: TRL pads with EOS there, and its collator masks labels by length, not by pad id.
+    """
     from transformers import AutoTokenizer
 
     from .config import UserError
@@ -93,17 +165,32 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
             "--tokenizer_name to a folder or a Hub id"
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
-    except OSError as err:
+        tokenizer = AutoTokenizer.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
         raise UserError(
-            f"cannot load tokenizer '{name}' ({str(err).splitlines()[0][:120]}); "
+            load_error(err, "tokenizer", name, revision)
+            or f"cannot load tokenizer '{name}' ({str(err).splitlines()[0][:120]}); "
             "train one with recipes/train_tokenizer.py or give a Hub id"
         ) from None
     if tokenizer.eos_token is None:
         raise UserError(f"tokenizer '{name}' has no EOS token; set eos_token in its tokenizer_config.json")
-    if tokenizer.pad_token is None:
+    if add_pad and tokenizer.pad_token is None:
         tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
     return tokenizer
+
+
+def fit_embeddings(model, tokenizer) -> None:
+    """Grows the embedding (and a separate LM head) to cover every token id of ``tokenizer``.
+
+    A token added to a tokenizer (a pad token, chat markers) gets an id past the original vocabulary. Models with
+    spare rows (Qwen2.5: 151,936 rows for 151,665 tokens) already cover it; others (GPT-2, Llama 3) would index past
+    the embedding: an IndexError on CPU, a device-side assert on a GPU. New rows start at the mean of the old ones
+    (transformers' ``mean_resizing``), rounded up to a multiple of 64 for speed.
+    """
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        logger.info("Embedding resized from %d to cover the tokenizer's %d tokens", rows, len(tokenizer))
+        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
 
 
 @dataclass
@@ -169,8 +256,11 @@ def missing_local_folder(name: str | None) -> bool:
     return local and not Path(name).expanduser().exists()
 
 
-def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = False):
-    """``AutoModelForCausalLM`` from a folder or Hub id (quantized for QLoRA), with GPT-2's loss type declared."""
+def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = False, tokenizer=None):
+    """``AutoModelForCausalLM`` from a folder or Hub id (quantized for QLoRA), with GPT-2's loss type declared.
+
+    With ``tokenizer``, the embedding is grown to cover it (:func:`fit_embeddings`).
+    """
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM
     from trl import get_quantization_config
@@ -194,12 +284,15 @@ def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = Fal
             trust_remote_code=trust_remote_code,
             use_safetensors=True,
         )
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise UserError(
             pickle_only_message(name)
+            or load_error(err, "model", args.model_name_or_path, args.model_revision)
             or f"cannot load model '{args.model_name_or_path}' ({str(err).splitlines()[0][:120]}); "
             "pretrain one with recipes/pretrain.py (make demo) or give a Hub id"
         ) from None
+    if tokenizer is not None:
+        fit_embeddings(model, tokenizer)
     return mark_causal_lm_loss(model)
 
 
@@ -276,14 +369,14 @@ def load_sequence_classifier(name: str, tokenizer, label_names: list[str] | None
             use_safetensors=True,
             **kwargs,
         )
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise UserError(
             pickle_only_message(name)
+            or load_error(err, "model", name)
             or f"cannot load model '{name}' ({str(err).splitlines()[0][:120]}); "
             "give the output folder of recipes/pretrain.py or a Hub id"
         ) from None
-    if model.get_input_embeddings().num_embeddings < len(tokenizer):  # e.g. a pad token added to a Hub tokenizer
-        model.resize_token_embeddings(len(tokenizer))
+    fit_embeddings(model, tokenizer)  # e.g. the pad token load_tokenizer adds to GPT-2's or Llama 3's tokenizer
     # The head's loss is a batch mean that ignores `num_items_in_batch`. Seeing `**kwargs` in its forward, the Trainer
     # would otherwise assume a token-count loss and multiply train and eval losses by the number of processes.
     model.accepts_loss_kwargs = False

@@ -104,7 +104,10 @@ def load_pipeline_config(path: str | Path) -> tuple[dict[str, Any], list[Stage]]
             continue
         section = {k: v for k, v in section.items() if k != "enabled"}
         module = load_recipe(recipe)
-        base = section.pop("config", None) or module.DEFAULT_CONFIG
+        # The pipeline fine-tunes the small models it trains: a recipe's demo.yaml (hyper-parameters for those) is the
+        # base where it has one; its default.yaml holds the defaults for Hub models.
+        demo = Path(module.DEFAULT_CONFIG).with_name("demo.yaml")
+        base = section.pop("config", None) or (demo if demo.is_file() else module.DEFAULT_CONFIG)
         config = {**_read_yaml(_resolve(base)), **section}
         config["output_dir"] = str(output_dir / name)
         if name == "pretrain" and "tokenizer" in done:
