@@ -45,6 +45,7 @@ def main(argv=None):
 
     from hfrecipes.cards import write_model_card
     from hfrecipes.chat import check_chat_template, prepare_chat_training, python_docs_chat, to_messages
+    from hfrecipes.config import UserError
     from hfrecipes.data import load_datasets
     from hfrecipes.generation import chat_reply
     from hfrecipes.hub import hub_target, push_folder
@@ -85,6 +86,8 @@ def main(argv=None):
             processing_class=tokenizer,
             peft_config=get_peft_config(model_args),
         )
+    if hasattr(trainer.train_dataset, "__len__") and len(trainer.train_dataset) == 0:
+        raise UserError(f"no training chat fits max_length {training_args.max_length}; raise --max_length")
     if training_args.chat_template_path == str(scratch):
         training_args.chat_template_path = None  # the fallback again on a rerun, not a deleted folder
     save_run_config(out, data_args, model_args, run_args, training_args, recipe="sft")

@@ -139,3 +139,62 @@ def tiny_lm(tiny_tokenizer, tmp_path_factory) -> Path:
         ]
     )
     return out
+
+
+class StandinHub:
+    """The loopback Hub server seeded with stand-ins of real Hub repos (``tests/standins.py``), for one test session.
+
+    ``env(home)`` is this process's environment pointed at it: online, no stored or inherited token (``token`` sets
+    ``HF_TOKEN``), its own ``HF_HOME`` (hub and datasets caches under ``home``); ``overrides`` are set last.
+    ``tokens["reader"]`` is a read token of a user with no access to the gated repos, ``tokens["granted"]`` one of a
+    user given access to them (``standins.GATED_MODEL``, ``standins.GATED_DATASET``).
+    """
+
+    def __init__(self, server, seeded: dict, tokens: dict[str, str]):
+        self.server, self.seeded, self.tokens = server, seeded, tokens
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.endpoint
+
+    def env(self, home: Path, token: str | None = None, **overrides: str) -> dict:
+        drop = {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"}
+        drop |= {"TRANSFORMERS_OFFLINE", "HF_DATASETS_CACHE", "TRANSFORMERS_CACHE"}
+        env = {k: v for k, v in os.environ.items() if k not in drop}
+        env.update(
+            HF_ENDPOINT=self.endpoint,
+            HF_HUB_DISABLE_XET="1",
+            HF_HUB_OFFLINE="0",
+            HF_DATASETS_OFFLINE="0",
+            HF_HOME=str(home),
+            HF_HUB_DISABLE_PROGRESS_BARS="1",
+            HF_HUB_DISABLE_TELEMETRY="1",
+            PYTHONPATH=str(ROOT / "src"),
+        )
+        if token:
+            env["HF_TOKEN"] = token
+        env.update(overrides)
+        return env
+
+
+@pytest.fixture(scope="session")
+def standin_hub(tmp_path_factory):
+    """A HubServer serving stand-ins of openai-community/gpt2, SmolLM2, Qwen2.5, Llama-3.2, nyu-mll/glue, ... by id.
+
+    Built once per machine under ``HFRECIPES_STANDINS_CACHE`` (default ``~/.cache/hfrecipes-standins``), keyed by
+    the stand-ins' version and sources; the server's storage is a fresh temporary folder.
+    """
+    import secrets
+
+    from hub_server import HubServer
+    from standins import GATED_DATASET, GATED_MODEL, seed_hub
+
+    tokens = {"reader": f"hf_reader_{secrets.token_hex(16)}", "granted": f"hf_granted_{secrets.token_hex(16)}"}
+    server = HubServer(tmp_path_factory.mktemp("standin-hub"), {t: (user, "read") for user, t in tokens.items()})
+    cache = os.environ.get("HFRECIPES_STANDINS_CACHE") or Path.home() / ".cache" / "hfrecipes-standins"
+    seeded = seed_hub(server, cache)
+    server.grant(GATED_MODEL, "granted")
+    server.grant(GATED_DATASET, "granted", repo_type="dataset")
+    server.start()
+    yield StandinHub(server, seeded, tokens)
+    server.stop()

@@ -1,33 +1,46 @@
 """A small Hugging Face Hub-compatible HTTP server for offline tests (standard library, plus PyYAML when present).
 
-It implements what ``huggingface_hub``'s client calls to push and pull models, over the same HTTP endpoints and
-headers the real Hub uses:
+It implements what ``huggingface_hub``'s client (and ``transformers``/``datasets`` through it) calls to push and pull
+model and dataset repos, over the same HTTP endpoints and headers the real Hub uses (``{kind}`` is ``models`` or
+``datasets``; a dataset's download and git URLs carry a ``/datasets`` prefix, as on the Hub):
 
 - ``GET /api/whoami-v2``; ``POST /api/repos/create`` (409 when it exists, private or public);
   ``POST /api/validate-yaml`` (README metadata check before a commit);
-- ``POST /api/models/{id}/preupload/{rev}`` (regular or LFS per file, remote oid to skip unchanged files),
-  ``POST /{id}.git/info/lfs/objects/batch`` (LFS batch: single PUT, or multipart above ``multipart_threshold``),
-  the upload URLs themselves (pre-signed: no token, like S3), ``.../objects/verify``, and
-  ``POST /api/models/{id}/commit/{rev}`` (ndjson: ``file``, ``lfsFile``, ``deletedFile``, ``deletedFolder``);
-- ``GET /api/models/{id}[/revision/{rev}]`` (model info, siblings), ``GET /api/models/{id}/tree/{rev}[/{path}]``,
-  ``POST /api/models/{id}/paths-info/{rev}``, and ``HEAD``/``GET /{id}/resolve/{rev}/{path}`` (ETag, X-Repo-Commit,
+- ``POST /api/{kind}/{id}/preupload/{rev}`` (regular or LFS per file, remote oid to skip unchanged files),
+  ``POST [/datasets]/{id}.git/info/lfs/objects/batch`` (LFS batch: single PUT, or multipart above
+  ``multipart_threshold``), the upload URLs themselves (pre-signed: no token, like S3), ``.../objects/verify``, and
+  ``POST /api/{kind}/{id}/commit/{rev}`` (ndjson: ``file``, ``lfsFile``, ``deletedFile``, ``deletedFolder``);
+- ``GET /api/{kind}/{id}[/revision/{rev}]`` (repo info: ``sha``, ``cardData`` from the README's YAML, ``siblings``,
+  ``gated``), ``GET /api/{kind}/{id}/tree/{rev}[/{path}]`` (``recursive``, ``expand`` with ``lastCommit`` and
+  ``securityFileStatus``, paginated by a ``Link: <...>; rel="next"`` header past ``tree_page_size`` entries),
+  ``POST /api/{kind}/{id}/paths-info/{rev}``, ``GET /api/{kind}/{id}/refs``, ``GET /api/{kind}/{id}/commits/{rev}``,
+  ``GET /api/datasets/{id}/parquet[/{config}[/{split}]]`` (parquet file URLs per config and split, from the README's
+  ``configs:``), and ``HEAD``/``GET [/datasets]/{id}/resolve/{rev}/{path}`` (ETag, X-Repo-Commit,
   X-Linked-Etag/Size for LFS files, Range requests).
+
+A revision is ``main``, a commit oid, or any name in ``repo["refs"]`` (a slash in it arrives URL-encoded, as
+``refs%2Fconvert%2Fparquet``); an unknown one is a 404 ``RevisionNotFound``, an unknown repo a ``RepoNotFound``.
 
 Auth works like the Hub's: ``Authorization: Bearer TOKEN``; an unknown token is a 401 on any route; writes need a
 token with the ``write`` role in the repo's namespace (401 without a token, 403 otherwise); a private repo is
-"not found" (401, ``X-Error-Code: RepoNotFound``) to anyone but its owner. Repos and blobs live under ``root``, so a
-server restarted on the same folder (``HubServer(root).start(port)``) serves what was pushed before.
+"not found" (401, ``X-Error-Code: RepoNotFound``) to anyone but its owner. A gated repo (``gated="auto"`` or
+``"manual"``) shows its info and file list to anyone, but its files only to its owner and the users given access with
+``grant(repo_id, user)``: 401 ``GatedRepo`` without a token, 403 ``GatedRepo`` with another one. Repos and blobs live
+under ``root``, so a server restarted on the same folder (``HubServer(root).start(port)``) serves what was pushed
+before. ``add_folder(repo_id, folder, repo_type=...)`` seeds a repo from a local folder (one commit, no HTTP).
 
 Fault injection for tests: ``server.cut["commit"] = 1`` drops the connection in the middle of the next commit
 request; ``server.cut["lfs"] = 1`` does the same to the next LFS upload (the client retries those).
 
     python tests/hub_server.py --port 8765 --token hf_me=alice   # serve until Ctrl-C
+    python tests/standins.py --port 8765                          # the same, seeded with stand-ins of Hub repos
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import fnmatch
 import hashlib
 import json
 import os
@@ -41,12 +54,26 @@ import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 # What the Hub's default .gitattributes sends to LFS; binary files and files over 10 MB go there too.
-LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".onnx", ".msgpack", ".pkl", ".npy", ".npz")
+LFS_SUFFIXES = (
+    *(".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".onnx", ".msgpack", ".pkl", ".npy", ".npz"),
+    *(".parquet", ".arrow", ".gz", ".zst", ".tar", ".zip"),
+)
 LFS_SIZE = 10 * 1024 * 1024
+# Routes match the raw (still URL-encoded) path, so a revision such as refs%2Fconvert%2Fparquet stays one segment.
 REPO = r"(?P<repo>[\w.-]+/[\w.-]+)"
+KIND = r"(?P<kind>models|datasets)"
+REV = r"(?P<rev>[^/]+)"
+REPO_TYPES = {"models": "model", "datasets": "dataset"}
+
+
+def repo_key(repo_id: str, repo_type: str = "model") -> str:
+    """Where a repo lives in ``HubServer.repos``: models by id, datasets as ``datasets/{id}`` (separate namespaces)."""
+    if repo_type not in ("model", "dataset"):
+        raise ValueError(f"repo_type must be 'model' or 'dataset', not {repo_type!r}")
+    return repo_id if repo_type == "model" else f"datasets/{repo_id}"
 
 
 def git_blob_oid(data: bytes) -> str:
@@ -58,9 +85,9 @@ def _now() -> str:
 
 
 class HubError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None):
         super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+        self.status, self.message, self.code, self.headers = status, message, code, headers or {}
 
 
 class HubServer:
@@ -72,6 +99,7 @@ class HubServer:
         (self.root / "uploads").mkdir(exist_ok=True)
         self.tokens = dict(tokens or {})  # token -> (user name, "read" | "write")
         self.multipart_threshold = multipart_threshold or 32 * 1024 * 1024
+        self.tree_page_size = 1000  # entries per page of /tree, as on the Hub; lower it to test pagination
         self.part_size = 16 * 1024 * 1024
         self.cut: dict[str, int] = {}
         self.log: list[tuple[str, str, int]] = []  # (method, path, status) of every request
@@ -122,10 +150,67 @@ class HubServer:
             os.replace(tmp, self.blob_path(sha))
         return sha
 
-    def repo_files(self, repo_id: str) -> dict[str, Path]:
+    def repo_files(self, repo_id: str, repo_type: str = "model") -> dict[str, Path]:
         """Path in repo -> stored blob, at the head of ``main``."""
-        files = self.repos[repo_id]["commits"][-1]["files"]
+        files = self.repos[repo_key(repo_id, repo_type)]["commits"][-1]["files"]
         return {path: self.blob_path(meta["sha256"]) for path, meta in files.items()}
+
+    def add_folder(
+        self,
+        repo_id: str,
+        folder: str | Path,
+        repo_type: str = "model",
+        private: bool = False,
+        gated: bool | str = False,
+        message: str = "Upload folder",
+    ) -> str:
+        """Seeds ``repo_id`` with every file under ``folder`` as one commit on ``main`` (no HTTP); returns its oid.
+
+        The repo is created (owner: the namespace) if needed; ``gated`` is False, True (``"auto"``) or ``"manual"``.
+        Files are stored as LFS the way the Hub's ``.gitattributes`` would (weights, parquet, binary, > 10 MB).
+        """
+        folder = Path(folder)
+        files = {}
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and ".git" not in path.relative_to(folder).parts:
+                data = path.read_bytes()
+                lfs = path.name.endswith(LFS_SUFFIXES) or len(data) > LFS_SIZE or b"\0" in data[:1024]
+                files[path.relative_to(folder).as_posix()] = {"sha256": self.store_bytes(data), "lfs": lfs}
+        with self.lock:
+            key = repo_key(repo_id, repo_type)
+            repo = self.repos.get(key) or self._new_repo(repo_id, repo_type, private)
+            repo["private"], repo["gated"] = private, ("auto" if gated is True else gated or False)
+            parent = repo["commits"][-1]
+            files = {".gitattributes": repo["commits"][0]["files"][".gitattributes"], **files}  # the folder, whole
+            oid = hashlib.sha1(json.dumps([parent["oid"], files, message], sort_keys=True).encode()).hexdigest()
+            repo["commits"].append({"oid": oid, "title": message, "date": _now(), "files": files})
+            self.repos[key] = repo
+            self._save()
+        return oid
+
+    def grant(self, repo_id: str, user: str, repo_type: str = "model") -> None:
+        """Gives ``user`` access to the files of a gated repo (as accepting its conditions on the Hub does)."""
+        with self.lock:
+            repo = self.repos[repo_key(repo_id, repo_type)]
+            repo.setdefault("granted", [])
+            if user not in repo["granted"]:
+                repo["granted"].append(user)
+            self._save()
+
+    def _new_repo(self, repo_id: str, repo_type: str, private: bool) -> dict:
+        """A repo as the Hub creates it: an initial commit holding only ``.gitattributes``."""
+        first = {"oid": hashlib.sha1(repo_key(repo_id, repo_type).encode()).hexdigest(), "title": "initial commit"}
+        patterns = [f"*{suffix} filter=lfs diff=lfs merge=lfs -text" for suffix in LFS_SUFFIXES]
+        attributes = self.store_bytes(("\n".join(patterns) + "\n").encode())
+        first.update(date=_now(), files={".gitattributes": {"sha256": attributes, "lfs": False}})
+        return {
+            "type": repo_type,
+            "owner": repo_id.split("/")[0],
+            "private": private,
+            "gated": False,
+            "created": _now(),
+            "commits": [first],
+        }
 
     def take_cut(self, kind: str) -> bool:
         with self.lock:
@@ -191,16 +276,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._body_read = False
         try:
             for route_method, pattern, handler in ROUTES:
-                match = re.fullmatch(pattern, path)
+                match = re.fullmatch(pattern, url.path)
                 if match and (route_method == method or (route_method == "GET" and method == "HEAD")):
-                    handler(self, **{k: v for k, v in match.groupdict().items() if v is not None})
+                    handler(self, **{k: unquote(v) for k, v in match.groupdict().items() if v is not None})
                     break
             else:
                 self.hub.unrouted.append(f"{method} {path}")
                 raise HubError(404, f"Route not found: {method} {path}")
         except HubError as err:
             self._drain()
-            headers = {"X-Error-Message": err.message}
+            headers = {"X-Error-Message": err.message, **err.headers}
             if err.code:
                 headers["X-Error-Code"] = err.code
             self._json({"error": err.message}, err.status, headers)
@@ -294,9 +379,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(403, f"You don't have the rights to write to the namespace '{namespace}'")
         return user
 
-    def _repo(self, repo_id: str, write: bool = False) -> dict:
+    def _repo(self, repo_id: str, write: bool = False, kind: str = "models") -> dict:
         user, _ = self._user()
-        repo = self.hub.repos.get(repo_id)
+        repo = self.hub.repos.get(repo_key(repo_id, REPO_TYPES[kind]))
         if repo is None or (repo["private"] and repo["owner"] != user):
             status = 401 if user is None else 404
             raise HubError(status, "Repository not found", "RepoNotFound")
@@ -304,9 +389,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._can_write(repo["owner"])
         return repo
 
+    def _check_gate(self, repo_id: str, repo: dict, kind: str) -> None:
+        """The files of a gated repo are for its owner and the users it was granted to (the Hub's 401/403)."""
+        if not repo.get("gated"):
+            return
+        user, _ = self._user()
+        what = f"{REPO_TYPES[kind]} {repo_id}"
+        if user is None:
+            message = f"Access to {what} is restricted. You must have access to it and be authenticated to access it."
+            raise HubError(401, message + " Please log in.", "GatedRepo")
+        if user != repo["owner"] and user not in repo.get("granted", []):
+            url = f"{self.hub.endpoint}/{'datasets/' if kind == 'datasets' else ''}{repo_id}"
+            message = f"Access to {what} is restricted and you are not in the authorized list. Visit {url} to ask."
+            raise HubError(403, message, "GatedRepo")
+
     def _commit(self, repo: dict, rev: str) -> dict:
-        rev = unquote(rev)
-        if rev == "main":
+        rev = repo.get("refs", {}).get(rev, rev)
+        if rev in ("main", "refs/heads/main"):
             return repo["commits"][-1]
         for commit in repo["commits"]:
             if commit["oid"] == rev:
@@ -335,20 +434,18 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._json_body()
         namespace = body.get("organization") or self._user()[0] or ""
         self._can_write(namespace)
-        if body.get("type", "model") != "model":
-            raise HubError(400, "This test server only hosts model repos")
+        repo_type = body.get("type") or "model"
+        if repo_type not in ("model", "dataset"):
+            raise HubError(400, "This test server only hosts model and dataset repos")
         repo_id = f"{namespace}/{body['name']}"
-        url = f"{self.hub.endpoint}/{repo_id}"
+        url = f"{self.hub.endpoint}/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}"
         with self.hub.lock:
-            if repo_id in self.hub.repos:
+            if repo_key(repo_id, repo_type) in self.hub.repos:
                 self._drain()
-                message = "You already created this model repo"
+                message = f"You already created this {repo_type} repo"
                 return self._json({"error": message, "url": url}, 409, {"X-Error-Message": message})
             private = body.get("visibility") == "private" or bool(body.get("private"))
-            first = {"oid": hashlib.sha1(repo_id.encode()).hexdigest(), "title": "initial commit", "date": _now()}
-            attributes = self.hub.store_bytes(b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
-            first["files"] = {".gitattributes": {"sha256": attributes, "lfs": False}}
-            self.hub.repos[repo_id] = {"owner": namespace, "private": private, "created": _now(), "commits": [first]}
+            self.hub.repos[repo_key(repo_id, repo_type)] = self.hub._new_repo(repo_id, repo_type, private)
             self.hub._save()
         self._json({"url": url, "name": repo_id, "id": uuid.uuid4().hex})
 
@@ -369,8 +466,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._json({"errors": [], "warnings": []})
 
     # --- upload
-    def preupload(self, repo, rev):
-        repo = self._repo(repo, write=True)
+    def preupload(self, repo, rev, kind="models"):
+        repo = self._repo(repo, write=True, kind=kind)
         files = self._commit(repo, rev)["files"]
         out = []
         for item in self._json_body().get("files", []):
@@ -385,9 +482,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
         self._json({"files": out, "commitOid": self._commit(repo, rev)["oid"]})
 
-    def lfs_batch(self, repo):
+    def lfs_batch(self, repo, prefix=None):
         repo_id = repo
-        self._repo(repo_id, write=True)
+        self._repo(repo_id, write=True, kind=prefix or "models")
         body = self._json_body()
         if body.get("operation") != "upload":
             raise HubError(400, "Only uploads go through this test server's LFS batch endpoint")
@@ -404,7 +501,8 @@ class _Handler(BaseHTTPRequestHandler):
                     n = -(-size // self.hub.part_size)
                     upload["header"] = {"chunk_size": str(self.hub.part_size)}
                     upload["header"].update({f"{i:05d}": f"{href}/{i}" for i in range(1, n + 1)})
-                verify = {"href": f"{self.hub.endpoint}/{repo_id}.git/info/lfs/objects/verify", "header": {}}
+                git = f"{self.hub.endpoint}/{prefix + '/' if prefix else ''}{repo_id}.git"
+                verify = {"href": f"{git}/info/lfs/objects/verify", "header": {}}
                 entry["actions"] = {"upload": upload, "verify": verify}
             objects.append(entry)
         self._json({"transfer": "basic", "objects": objects, "hash_algo": "sha256"})
@@ -459,17 +557,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(400, "Uploaded content does not match the announced oid/size")
         os.replace(target, self.hub.blob_path(info["oid"]))
 
-    def lfs_verify(self, repo):
-        self._repo(repo, write=True)
+    def lfs_verify(self, repo, prefix=None):
+        self._repo(repo, write=True, kind=prefix or "models")
         body = self._json_body()
         path = self.hub.blob_path(body.get("oid", "-"))
         if not path.exists() or path.stat().st_size != body.get("size"):
             raise HubError(404, "LFS object not found")
         self._json({"ok": True})
 
-    def commit(self, repo, rev):
+    def commit(self, repo, rev, kind="models"):
         repo_id = repo
-        repo = self._repo(repo_id, write=True)
+        repo = self._repo(repo_id, write=True, kind=kind)
         self._cut_midway("commit")
         lines = [json.loads(line) for line in self._body().splitlines() if line.strip()]
         with self.hub.lock:
@@ -504,11 +602,11 @@ class _Handler(BaseHTTPRequestHandler):
             title = header.get("summary") or "commit"
             repo["commits"].append({"oid": oid, "title": title, "date": _now(), "files": files})
             self.hub._save()
-        url = f"{self.hub.endpoint}/{repo_id}/commit/{oid}"
+        url = f"{self.hub.endpoint}/{'datasets/' if kind == 'datasets' else ''}{repo_id}/commit/{oid}"
         self._json({"success": True, "commitOid": oid, "commitUrl": url, "hookOutput": "", "pullRequestUrl": None})
 
     # --- read
-    def _entry(self, path: str, meta: dict, blobs: bool = True) -> dict:
+    def _entry(self, path: str, meta: dict, last_commit: dict | None = None) -> dict:
         blob = self.hub.blob_path(meta["sha256"])
         size = blob.stat().st_size
         entry = {"type": "file", "path": path, "size": size}
@@ -518,11 +616,37 @@ class _Handler(BaseHTTPRequestHandler):
             entry["lfs"] = {"oid": meta["sha256"], "size": size, "pointerSize": len(pointer)}
         else:
             entry["oid"] = git_blob_oid(blob.read_bytes())
+        if last_commit is not None:  # expand=true
+            entry["lastCommit"] = {k: last_commit[k] for k in ("id", "title", "date")}
+            entry["securityFileStatus"] = {"status": "safe", "avScan": {"virusFound": False}, "pickleImportScan": None}
         return entry
 
-    def model_info(self, repo, rev="main"):
+    @staticmethod
+    def _folder(path: str, last_commit: dict | None = None) -> dict:
+        entry = {"type": "directory", "path": path, "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0}
+        if last_commit is not None:
+            entry["lastCommit"] = {k: last_commit[k] for k in ("id", "title", "date")}
+        return entry
+
+    @staticmethod
+    def _last_commits(repo: dict, commit: dict) -> dict[str, dict]:
+        """Path -> the last commit up to ``commit`` that added or changed it (what ``expand=true`` reports)."""
+        last, previous = {}, {}
+        for c in repo["commits"]:
+            for path, meta in c["files"].items():
+                if previous.get(path) != meta["sha256"]:
+                    last[path] = {"id": c["oid"], "title": c["title"], "date": c["date"]}
+            previous = {path: meta["sha256"] for path, meta in c["files"].items()}
+            if c is commit:
+                break
+        return last
+
+    def _expand(self) -> bool:
+        return any(v.lower() in ("true", "1") for v in self.query.get("expand", []))
+
+    def repo_info(self, repo, rev="main", kind="models"):
         repo_id = repo
-        repo = self._repo(repo_id)
+        repo = self._repo(repo_id, kind=kind)
         commit = self._commit(repo, rev)
         blobs = self.query.get("blobs", ["false"])[0].lower() == "true"
         siblings = []
@@ -536,27 +660,27 @@ class _Handler(BaseHTTPRequestHandler):
                     sibling["lfs"] = {"sha256": lfs["oid"], "size": lfs["size"], "pointerSize": lfs["pointerSize"]}
             siblings.append(sibling)
         card = self._card_data(commit)
-        self._json(
-            {
-                "_id": hashlib.md5(repo_id.encode()).hexdigest()[:24],
-                "id": repo_id,
-                "modelId": repo_id,
-                "author": repo["owner"],
-                "sha": commit["oid"],
-                "lastModified": commit["date"],
-                "createdAt": repo["created"],
-                "private": repo["private"],
-                "gated": False,
-                "disabled": False,
-                "downloads": 0,
-                "likes": 0,
-                "library_name": card.get("library_name"),
-                "pipeline_tag": card.get("pipeline_tag"),
-                "tags": list(card.get("tags") or []),
-                "cardData": card or None,
-                "siblings": siblings,
-            }
-        )
+        info = {
+            "_id": hashlib.md5(repo_key(repo_id, REPO_TYPES[kind]).encode()).hexdigest()[:24],
+            "id": repo_id,
+            "author": repo["owner"],
+            "sha": commit["oid"],
+            "lastModified": commit["date"],
+            "createdAt": repo["created"],
+            "private": repo["private"],
+            "gated": repo.get("gated", False),
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": list(card.get("tags") or []),
+            "cardData": card or None,
+            "siblings": siblings,
+        }
+        if kind == "models":
+            info.update(modelId=repo_id, library_name=card.get("library_name"), pipeline_tag=card.get("pipeline_tag"))
+        else:
+            info.update(description=card.get("pretty_name") or "", citation=None, paperswithcode_id=None)
+        self._json(info)
 
     def _card_data(self, commit: dict) -> dict:
         meta = commit["files"].get("README.md")
@@ -572,49 +696,123 @@ class _Handler(BaseHTTPRequestHandler):
             return {}
         return data if isinstance(data, dict) else {}
 
-    def tree(self, repo, rev, path=""):
-        repo = self._repo(repo)
-        files = self._commit(repo, rev)["files"]
+    def tree(self, repo, rev, path="", kind="models"):
+        repo = self._repo(repo, kind=kind)
+        commit = self._commit(repo, rev)
+        files = commit["files"]
         recursive = self.query.get("recursive", ["false"])[0].lower() == "true"
+        last = self._last_commits(repo, commit) if self._expand() else {}
         prefix = path.strip("/") + "/" if path.strip("/") else ""
         if prefix and not any(p.startswith(prefix) for p in files):
             raise HubError(404, f"{path} does not exist on this revision", "EntryNotFound")
-        entries, folders = [], set()
+        entries, folders = [], {}
         for name, meta in sorted(files.items()):
             if not name.startswith(prefix):
                 continue
             rest = name[len(prefix) :]
-            if "/" in rest and not recursive:
-                folders.add(prefix + rest.split("/", 1)[0])
+            parts = rest.split("/")[:-1]
+            for i in range(1 if not recursive else len(parts)):
+                if parts:
+                    folder = prefix + "/".join(parts[: i + 1])
+                    newest = folders.get(folder)
+                    if last and (newest is None or last[name]["date"] > newest["date"]):
+                        newest = last[name]
+                    folders[folder] = newest
+            if parts and not recursive:
                 continue
-            if recursive:
-                parts = rest.split("/")[:-1]
-                folders.update(prefix + "/".join(parts[: i + 1]) for i in range(len(parts)))
-            entries.append(self._entry(name, meta))
-        dirs = [
-            {"type": "directory", "path": f, "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0} for f in folders
-        ]
-        self._json(sorted(dirs, key=lambda d: d["path"]) + entries)
+            entries.append(self._entry(name, meta, last.get(name)))
+        items = [self._folder(f, folders[f]) for f in sorted(folders)] + entries
+        # Paginated like the Hub: a page of ``limit`` entries and a Link header to the next one.
+        limit = int(self.query.get("limit", [self.hub.tree_page_size])[0])
+        start = int(base64.urlsafe_b64decode(self.query["cursor"][0]).decode()) if "cursor" in self.query else 0
+        headers = {}
+        if start + limit < len(items):
+            query = {k: v[0] for k, v in self.query.items() if k != "cursor"}
+            query["cursor"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+            next_url = f"{self.hub.endpoint}{urlsplit(self.path).path}?{urlencode(query)}"
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        self._json(items[start : start + limit], headers=headers)
 
-    def paths_info(self, repo, rev):
-        repo = self._repo(repo)
-        files = self._commit(repo, rev)["files"]
-        form = parse_qs(self._body().decode())
+    def paths_info(self, repo, rev, kind="models"):
+        repo = self._repo(repo, kind=kind)
+        commit = self._commit(repo, rev)
+        files = commit["files"]
+        body = self._body()
+        if "json" in self.headers.get("Content-Type", ""):
+            form = json.loads(body or b"{}")
+            paths, expand = form.get("paths", []), str(form.get("expand", "false")).lower() == "true"
+        else:
+            form = parse_qs(body.decode())
+            paths, expand = form.get("paths", []), form.get("expand", ["False"])[0].lower() == "true"
+        last = self._last_commits(repo, commit) if expand else {}
         out = []
-        for path in form.get("paths", []):
+        for path in paths:
+            path = path.strip("/")
             if path in files:
-                out.append(self._entry(path, files[path]))
-            elif any(p.startswith(path.rstrip("/") + "/") for p in files):
-                out.append({"type": "directory", "path": path, "oid": hashlib.sha1(path.encode()).hexdigest()})
+                out.append(self._entry(path, files[path], last.get(path) if expand else None))
+            elif any(p.startswith(path + "/") for p in files):
+                inside = [last[p] for p in files if p.startswith(path + "/") and p in last]
+                out.append(self._folder(path, max(inside, key=lambda c: c["date"]) if inside else None))
         self._json(out)
 
-    def resolve(self, repo, rev, path):
-        repo = self._repo(repo)
+    def refs(self, repo, kind="models"):
+        repo = self._repo(repo, kind=kind)
+        branches = [{"name": "main", "ref": "refs/heads/main", "targetCommit": repo["commits"][-1]["oid"]}]
+        converts, tags = [], []
+        for name, oid in sorted(repo.get("refs", {}).items()):
+            short = name.split("/")[-1]
+            if name.startswith("refs/convert/"):
+                converts.append({"name": short, "ref": name, "targetCommit": oid})
+            elif name.startswith("refs/tags/"):
+                tags.append({"name": short, "ref": name, "targetCommit": oid})
+            else:
+                branches.append({"name": short, "ref": f"refs/heads/{short}", "targetCommit": oid})
+        self._json({"branches": branches, "converts": converts, "tags": tags})
+
+    def commits(self, repo, rev, kind="models"):
+        repo = self._repo(repo, kind=kind)
+        head = self._commit(repo, rev)
+        history = repo["commits"][: repo["commits"].index(head) + 1]
+        author = [{"user": repo["owner"]}]
+        self._json(
+            [
+                {"id": c["oid"], "title": c["title"], "message": "", "authors": author, "date": c["date"]}
+                for c in reversed(history)
+            ]
+        )
+
+    def parquet(self, repo, config=None, split=None):
+        """The Hub's parquet listing, here straight from the README's ``configs:`` (data files already parquet)."""
+        repo_id = repo
+        repo = self._repo(repo_id, kind="datasets")
+        commit = self._commit(repo, "main")
+        listing = {}
+        for entry in self._card_data(commit).get("configs") or []:
+            data_files = entry.get("data_files") or []
+            if isinstance(data_files, str):
+                data_files = [{"split": "train", "path": data_files}]
+            splits = {}
+            for item in data_files:
+                patterns = item["path"] if isinstance(item["path"], list) else [item["path"]]
+                matched = [p for p in sorted(commit["files"]) if any(fnmatch.fnmatch(p, g) for g in patterns)]
+                base = f"{self.hub.endpoint}/datasets/{repo_id}/resolve/{commit['oid']}/"
+                splits[item["split"]] = [base + quote(p) for p in matched if p.endswith(".parquet")]
+            listing[entry["config_name"]] = splits
+        if config is not None and config not in listing:
+            raise HubError(404, f"Config '{config}' not found", "EntryNotFound")
+        if split is not None and split not in listing[config]:
+            raise HubError(404, f"Split '{split}' not found in config '{config}'", "EntryNotFound")
+        self._json(listing if config is None else listing[config] if split is None else listing[config][split])
+
+    def resolve(self, repo, rev, path, prefix=None):
+        repo_id, kind = repo, prefix or "models"
+        repo = self._repo(repo_id, kind=kind)
+        self._check_gate(repo_id, repo, kind)
         commit = self._commit(repo, rev)
         meta = commit["files"].get(path)
         headers = {"X-Repo-Commit": commit["oid"], "Accept-Ranges": "bytes"}
         if meta is None:
-            raise HubError(404, "Entry not found", "EntryNotFound")
+            raise HubError(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": commit["oid"]})
         entry = self._entry(path, meta)
         size = entry["size"]
         if meta["lfs"]:
@@ -628,7 +826,7 @@ class _Handler(BaseHTTPRequestHandler):
         start, end, status = 0, size, 200
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         if match:
-            start, end = int(match.group(1)), int(match.group(2) or size - 1) + 1
+            start, end = int(match.group(1)), min(int(match.group(2) or size - 1) + 1, size)
             if start >= size:
                 raise HubError(416, "Requested range not satisfiable")
             status = 206
@@ -659,16 +857,19 @@ ROUTES = [
     ("GET", r"/api/agent-harnesses", _Handler.agent_harnesses),
     ("POST", r"/api/repos/create", _Handler.create_repo),
     ("POST", r"/api/validate-yaml", _Handler.validate_yaml),
-    ("POST", rf"/api/models/{REPO}/preupload/(?P<rev>[^/]+)", _Handler.preupload),
-    ("POST", rf"/api/models/{REPO}/commit/(?P<rev>[^/]+)", _Handler.commit),
-    ("POST", rf"/api/models/{REPO}/paths-info/(?P<rev>[^/]+)", _Handler.paths_info),
-    ("GET", rf"/api/models/{REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.+))?", _Handler.tree),
-    ("GET", rf"/api/models/{REPO}(?:/revision/(?P<rev>[^/]+))?", _Handler.model_info),
-    ("POST", rf"/{REPO}\.git/info/lfs/objects/batch", _Handler.lfs_batch),
-    ("POST", rf"/{REPO}\.git/info/lfs/objects/verify", _Handler.lfs_verify),
+    ("POST", rf"/api/{KIND}/{REPO}/preupload/{REV}", _Handler.preupload),
+    ("POST", rf"/api/{KIND}/{REPO}/commit/{REV}", _Handler.commit),
+    ("POST", rf"/api/{KIND}/{REPO}/paths-info/{REV}", _Handler.paths_info),
+    ("GET", rf"/api/{KIND}/{REPO}/tree/{REV}(?:/(?P<path>.+))?", _Handler.tree),
+    ("GET", rf"/api/{KIND}/{REPO}/refs", _Handler.refs),
+    ("GET", rf"/api/{KIND}/{REPO}/commits/{REV}", _Handler.commits),
+    ("GET", rf"/api/datasets/{REPO}/parquet(?:/(?P<config>[^/]+)(?:/(?P<split>[^/]+))?)?", _Handler.parquet),
+    ("GET", rf"/api/{KIND}/{REPO}(?:/revision/{REV})?", _Handler.repo_info),
+    ("POST", rf"(?:/(?P<prefix>datasets))?/{REPO}\.git/info/lfs/objects/batch", _Handler.lfs_batch),
+    ("POST", rf"(?:/(?P<prefix>datasets))?/{REPO}\.git/info/lfs/objects/verify", _Handler.lfs_verify),
     ("PUT", r"/lfs-upload/(?P<ticket>\w+)(?:/(?P<part>\d+))?", _Handler.lfs_put),
     ("POST", r"/lfs-upload/(?P<ticket>\w+)", _Handler.lfs_complete),
-    ("GET", rf"/{REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", _Handler.resolve),
+    ("GET", rf"(?:/(?P<prefix>datasets))?/{REPO}/resolve/{REV}/(?P<path>.+)", _Handler.resolve),
 ]
 
 

@@ -168,7 +168,9 @@ def test_pretrain_push_roundtrip(hub, tiny_tokenizer, tmp_path, home):
     assert 'model="alice/tiny-lm"' in (out / "README.md").read_text()
 
     report = client("causal-lm", "alice/tiny-lm", str(out), env=env)
-    assert report["same_token_ids"] and report["max_abs_logit_diff"] == 0.0
+    assert (
+        report["same_token_ids"] and report["max_abs_logit_diff"] < 1e-5
+    )  # same weights; float sums may differ with the thread count
     assert report["generated"].startswith(report["prompt"]) and len(report["generated"]) > len(report["prompt"])
     assert report["snippet_output"].strip(), "the card's usage snippet runs against the Hub"
 
@@ -191,7 +193,9 @@ def test_classifier_push_roundtrip(hub, run_copy, home):
     assert 'model="alice/tiny-clf"' in card and (run_copy / "README.md").read_text() == card
 
     report = client("classifier", "alice/tiny-clf", str(run_copy), env=env)
-    assert report["same_token_ids"] and report["max_abs_logit_diff"] == 0.0
+    assert (
+        report["same_token_ids"] and report["max_abs_logit_diff"] < 1e-5
+    )  # same weights; float sums may differ with the thread count
     assert {p["label"] for p in report["predictions"]} <= {"negative", "positive"}, "real label names"
     assert "negative" in report["snippet_output"] or "positive" in report["snippet_output"]
     assert_no_secret(proc.stdout, proc.stderr, folders=[run_copy, home, hub.root])

@@ -343,7 +343,7 @@ def context_length(model) -> int:
 def load_sequence_classifier(name: str, tokenizer, label_names: list[str] | None, trust_remote_code: bool = False):
     """``AutoModelForSequenceClassification`` over a pretrained model (folder or Hub id); no label names: regression.
 
-    ``pad_token_id`` goes into the config because GPT-2's head pools the last token that is not padding; label names
+    ``pad_token_id`` goes into the config because the head pools the last token that is not padding; label names
     go in too, so ``pipeline("text-classification")`` prints them. Loading a causal LM this way creates a fresh
     ``score`` head (transformers reports its weights as newly initialised: expected). The tokenizer's
     ``model_max_length`` is lowered to the model's context where it is longer.
@@ -364,7 +364,6 @@ def load_sequence_classifier(name: str, tokenizer, label_names: list[str] | None
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             name,
-            pad_token_id=tokenizer.pad_token_id,
             trust_remote_code=trust_remote_code,
             use_safetensors=True,
             **kwargs,
@@ -377,6 +376,9 @@ def load_sequence_classifier(name: str, tokenizer, label_names: list[str] | None
             "give the output folder of recipes/pretrain.py or a Hub id"
         ) from None
     fit_embeddings(model, tokenizer)  # e.g. the pad token load_tokenizer adds to GPT-2's or Llama 3's tokenizer
+    # Set after the resize: a pad id past the original rows given to from_pretrained makes Llama's embedding
+    # (padding_idx) refuse to build.
+    model.config.pad_token_id = tokenizer.pad_token_id
     # The head's loss is a batch mean that ignores `num_items_in_batch`. Seeing `**kwargs` in its forward, the Trainer
     # would otherwise assume a token-count loss and multiply train and eval losses by the number of processes.
     model.accepts_loss_kwargs = False
