@@ -87,12 +87,12 @@ def main(argv=None):
     from hfrecipes.modeling import PretrainedModelArguments, load_causal_lm, load_tokenizer
 
     set_seed(args.seed)
-    tokenizer = load_tokenizer(args.model_name_or_path, args.trust_remote_code)
+    tokenizer = load_tokenizer(args.model_name_or_path, args.trust_remote_code, add_pad=False)
     chat = is_chat_model(args.model_name_or_path, tokenizer) if args.chat is None else args.chat
     if chat and not tokenizer.chat_template:
         raise UserError(f"'{args.model_name_or_path}' has no chat template; drop --chat to continue plain text")
     model = load_causal_lm(
-        PretrainedModelArguments(model_name_or_path=args.model_name_or_path), args.trust_remote_code
+        PretrainedModelArguments(model_name_or_path=args.model_name_or_path), args.trust_remote_code, tokenizer
     )
     sampling = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature}
     sampling |= {"top_k": args.top_k, "top_p": args.top_p}

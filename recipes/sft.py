@@ -13,7 +13,6 @@ and the model card (README.md); --push_to_hub [--hub_model_id ID] uploads them a
 """
 
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,20 +75,18 @@ def main(argv=None):
     # model prepared for accelerate, which then skips the DDP wrap, and each process would train on its own.
     training_args.eval_on_start = "validation" in raw
     # The model's own chat template and end-of-turn EOS; ChatML for a base model without one (see the README)
-    with tempfile.TemporaryDirectory() as scratch:
-        data = prepare_chat_training(tokenizer, training_args, raw, name, scratch)
-        trainer = SFTTrainer(
-            model=model,
-            args=training_args,
-            train_dataset=data["train"],
-            eval_dataset=data.get("validation"),
-            processing_class=tokenizer,
-            peft_config=get_peft_config(model_args),
-        )
+    peft_config = get_peft_config(model_args)
+    model, data = prepare_chat_training(model, tokenizer, training_args, raw, name, peft_config)
+    trainer = SFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=data["train"],
+        eval_dataset=data.get("validation"),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
     if hasattr(trainer.train_dataset, "__len__") and len(trainer.train_dataset) == 0:
         raise UserError(f"no training chat fits max_length {training_args.max_length}; raise --max_length")
-    if training_args.chat_template_path == str(scratch):
-        training_args.chat_template_path = None  # the fallback again on a rerun, not a deleted folder
     save_run_config(out, data_args, model_args, run_args, training_args, recipe="sft")
 
     # --- train and evaluate

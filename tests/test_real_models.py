@@ -62,10 +62,10 @@ def hfrecipes(*args: str, env: dict) -> subprocess.CompletedProcess:
     return proc
 
 
-def embedding_rows(folder) -> int:
+def embedding_rows(folder, weights: str = "model.safetensors") -> int:
     from safetensors import safe_open
 
-    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+    with safe_open(str(folder / weights), "pt") as f:
         shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}
     return next(shape[0] for name, shape in shapes.items() if name.endswith(("wte.weight", "embed_tokens.weight")))
 
@@ -128,8 +128,9 @@ def test_sft_qwen_on_ultrachat_splits_then_push_and_reload(hub, env, tmp_path):
         (SMOLLM2, ALPACA, ["--use_peft", "--lora_r", "4", "--merge_adapter"]),
         (LLAMA32, ULTRACHAT, ["--use_peft", "--lora_r", "4", "--dataset_train_split", "train_sft"]),
         (GPT2, ALPACA, []),
+        (GPT2, ALPACA, ["--use_peft", "--lora_r", "4"]),
     ],
-    ids=["smollm2-lora-merged", "llama-lora-adapter", "gpt2-base-full"],
+    ids=["smollm2-lora-merged", "llama-lora-adapter", "gpt2-base-full", "gpt2-base-lora"],
 )
 def test_sft_on_hub_models_and_chat(model, dataset, extra, hub, env, tmp_path):
     out = tmp_path / "sft"
@@ -141,8 +142,12 @@ def test_sft_on_hub_models_and_chat(model, dataset, extra, hub, env, tmp_path):
     assert tokenizer["eos_token"] == TURN_END[model]
     if model == GPT2:  # no template: ChatML cloned in, its tokens added, the embedding resized to cover them
         assert (out / "chat_template.jinja").read_text().startswith("{% for message in messages %}")
-        assert embedding_rows(out) >= read(out / "config.json")["eos_token_id"] + 1
-        assert embedding_rows(out) > 957  # the real GPT-2 has no spare row
+        eos_id = next(t["id"] for t in read(out / "tokenizer.json")["added_tokens"] if t["content"] == "<|im_end|>")
+        if "--use_peft" in extra:  # the grown embedding and head trained and saved with the adapter
+            assert read(out / "adapter_config.json")["modules_to_save"] == ["wte", "lm_head"]
+            assert embedding_rows(out, "adapter_model.safetensors") > 957
+        else:
+            assert embedding_rows(out) > eos_id and embedding_rows(out) > 957  # the real GPT-2 has no spare row
     if "--use_peft" in extra:
         adapter = out / "adapter" if "--merge_adapter" in extra else out
         assert read(adapter / "adapter_config.json")["base_model_name_or_path"] == model
@@ -175,8 +180,6 @@ def test_continued_pretraining(model, streaming, hub, env, tmp_path):
 
 @pytest.mark.parametrize("model", [GPT2, SMOLLM2, QWEN25, LLAMA32])
 def test_labels_are_the_assistant_turns_and_their_eos(model, hub, tmp_path):
-    import tempfile
-
     from datasets import Dataset, DatasetDict
     from trl import SFTConfig, SFTTrainer
 
@@ -188,9 +191,8 @@ def test_labels_are_the_assistant_turns_and_their_eos(model, hub, tmp_path):
     lm = load_causal_lm(PretrainedModelArguments(model_name_or_path=folder), tokenizer=tokenizer)
     args = SFTConfig(output_dir=str(tmp_path), assistant_only_loss=True, report_to="none", max_length=256, bf16=False)
     raw = DatasetDict({"train": Dataset.from_dict({"messages": CHATS})})
-    with tempfile.TemporaryDirectory() as scratch:
-        data = prepare_chat_training(tokenizer, args, raw, folder, scratch)
-        trainer = SFTTrainer(model=lm, args=args, train_dataset=data["train"], processing_class=tokenizer)
+    lm, data = prepare_chat_training(lm, tokenizer, args, raw, folder)
+    trainer = SFTTrainer(model=lm, args=args, train_dataset=data["train"], processing_class=tokenizer)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
     assert tokenizer.eos_token == TURN_END[model]
     assert int(batch["input_ids"].max()) < lm.get_input_embeddings().num_embeddings

@@ -90,6 +90,25 @@ def test_overwriting_a_finished_run_removes_its_results_before_moving_the_new_mo
     assert list((out / "adapter").iterdir()) == [], "a folder is replaced whole"
 
 
+def test_a_new_model_replaces_the_old_one_whole(tmp_path):
+    """Full weights saved over a LoRA run (or the reverse) leave no stale weights that a loader would pick up."""
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json"):
+        (out / name).write_text("old")
+    with staged_save(out) as staging:
+        (staging / "model.safetensors").write_bytes(b"full")
+    assert sorted(p.name for p in out.iterdir()) == ["model.safetensors", "tokenizer.json"]
+    with staged_save(out) as staging:
+        (staging / "adapter_model.safetensors").write_bytes(b"lora")
+        (staging / "adapter_config.json").write_text("{}")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+    ]
+
+
 # --- security defaults
 
 

@@ -231,25 +231,40 @@ def _with_template(tokenizer, chat_template_path: str | None):
     return tokenizer
 
 
-def prepare_chat_training(tokenizer, training_args, raw, name: str, scratch: str | Path):
-    """Fits SFT's settings to the model's tokenizer before ``SFTTrainer`` is built; returns the data to train on.
+def prepare_chat_training(model, tokenizer, training_args, raw, name: str, peft_config=None):
+    """Fits SFT to the model's tokenizer before ``SFTTrainer`` is built; returns the model and the data to train on.
 
-    - No chat template (a base model) and no ``--chat_template_path``: the ChatML fallback of
-      :func:`write_chatml_source` (written to ``scratch``), cloned in by TRL.
+    - No chat template (a base model) and no ``--chat_template_path``: ChatML, cloned in with TRL's
+      ``clone_chat_template`` from :func:`write_chatml_source` (tokens added, ``<|im_end|>`` the EOS, embedding
+      resized). Under LoRA the embedding (and an untied output layer) train whole, so the new tokens' rows learn.
     - ``eos_token`` unset: the template's end-of-turn token (:func:`end_of_turn_token`) where it differs from EOS.
     - ``assistant_only_loss`` with a template TRL cannot mark: one prompt-completion row per assistant turn.
     """
     if training_args.chat_template_path is None and not tokenizer.chat_template:
+        import tempfile
+
+        from trl import clone_chat_template
+
         logger.warning(
             "'%s' has no chat template: using ChatML (<|im_start|>/<|im_end|> added, <|im_end|> as EOS, embedding "
             "resized); set --chat_template_path to a tokenizer or .jinja file to choose another",
             name,
         )
-        training_args.chat_template_path = write_chatml_source(scratch)
-        return raw
+        with tempfile.TemporaryDirectory() as scratch:
+            model, tokenizer, added = clone_chat_template(model, tokenizer, write_chatml_source(scratch))
+        if peft_config is not None and added:
+            # The new tokens' rows must train: the embedding (and an untied output layer) as modules_to_save, kept
+            # tied. peft's trainable_token_indices would be lighter, but TRL's fused LM head cannot read through its
+            # wrapper (no `bias`), and TRL keys it 'embed_tokens', which GPT-2 (`wte`) does not have.
+            layers = [model.get_input_embeddings(), model.get_output_embeddings()]
+            names = {m: n.rsplit(".", 1)[-1] for n, m in model.named_modules() if any(m is x for x in layers)}
+            saved = [names[layer] for layer in layers if layer is not None]
+            peft_config.modules_to_save = [*(peft_config.modules_to_save or []), *saved]
+            peft_config.ensure_weight_tying = layers[1] is not None and layers[1].weight is layers[0].weight
+        return model, raw
     templated = _with_template(tokenizer, training_args.chat_template_path)  # None: TRL clones a tokenizer's
     if templated is None or not templated.chat_template:
-        return raw
+        return model, raw
     turn_end = end_of_turn_token(templated)
     if training_args.eos_token is None and turn_end and turn_end != tokenizer.eos_token:
         if turn_end in tokenizer.get_vocab():
@@ -264,4 +279,4 @@ def prepare_chat_training(tokenizer, training_args, raw, name: str, scratch: str
         training_args.assistant_only_loss = False
         training_args.completion_only_loss = True
         raw = type(raw)({split: split_assistant_turns(ds) for split, ds in raw.items()})
-    return raw
+    return model, raw

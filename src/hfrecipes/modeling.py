@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,6 +274,11 @@ def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = Fal
     if Path(name).is_dir():
         name = str(Path(name).resolve())
     quantization = get_quantization_config(args)
+    adapter = Path(name) / "adapter_config.json"
+    if adapter.is_file() and tokenizer is not None and len(tokenizer) > _base_rows(adapter, trust_remote_code):
+        # A LoRA adapter trained with tokens its base lacks (ChatML cloned into GPT-2) saved the grown embedding:
+        # the base must grow to the tokenizer first, which transformers' own adapter loading does not do.
+        return _load_grown_adapter(name, args, tokenizer, trust_remote_code)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             name,
@@ -294,6 +301,23 @@ def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = Fal
     if tokenizer is not None:
         fit_embeddings(model, tokenizer)
     return mark_causal_lm_loss(model)
+
+
+def _base_rows(adapter_config: Path, trust_remote_code: bool) -> int:
+    from transformers import AutoConfig
+
+    base = json.loads(adapter_config.read_text(encoding="utf-8"))["base_model_name_or_path"]
+    return AutoConfig.from_pretrained(base, trust_remote_code=trust_remote_code).get_text_config().vocab_size
+
+
+def _load_grown_adapter(folder: str, args, tokenizer, trust_remote_code: bool):
+    from peft import PeftConfig, PeftModel
+
+    base_args = copy.copy(args)
+    base_args.model_name_or_path = PeftConfig.from_pretrained(folder).base_model_name_or_path
+    base = load_causal_lm(base_args, trust_remote_code)
+    base.resize_token_embeddings(len(tokenizer))
+    return mark_causal_lm_loss(PeftModel.from_pretrained(base, folder))
 
 
 _PICKLE_WEIGHTS = ("pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt")

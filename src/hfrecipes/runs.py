@@ -166,6 +166,11 @@ def staged_save(output_dir: str | Path) -> Iterator[Path]:
     if not is_main_process():
         return
     (out / RESULTS_FILE).unlink(missing_ok=True)
+    staged = {entry.name for entry in staging.iterdir()}
+    if staged & _MODEL_FILES:  # a new model replaces the old one whole: no stale adapter beside full weights
+        for stale in [p for pattern in _MODEL_FILE_PATTERNS for p in out.glob(pattern)]:
+            if stale.name not in staged and stale.is_file():
+                stale.unlink()
     for entry in sorted(staging.iterdir()):
         target = out / entry.name
         if target.is_dir() and not target.is_symlink():
@@ -176,6 +181,13 @@ def staged_save(output_dir: str | Path) -> Iterator[Path]:
     staging.rmdir()
 
 
+_MODEL_FILE_PATTERNS = (
+    "model*.safetensors",
+    "model.safetensors.index.json",
+    "adapter_model.safetensors",
+    "adapter_config.json",
+)
+_MODEL_FILES = {"model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors"}
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")
 
