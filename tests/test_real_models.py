@@ -144,7 +144,7 @@ def test_sft_on_hub_models_and_chat(model, dataset, extra, hub, env, tmp_path):
         assert (out / "chat_template.jinja").read_text().startswith("{% for message in messages %}")
         eos_id = next(t["id"] for t in read(out / "tokenizer.json")["added_tokens"] if t["content"] == "<|im_end|>")
         if "--use_peft" in extra:  # the grown embedding and head trained and saved with the adapter
-            assert read(out / "adapter_config.json")["modules_to_save"] == ["wte", "lm_head"]
+            assert "wte" in read(out / "adapter_config.json")["modules_to_save"]
             assert embedding_rows(out, "adapter_model.safetensors") > 957
         else:
             assert embedding_rows(out) > eos_id and embedding_rows(out) > 957  # the real GPT-2 has no spare row
