@@ -16,6 +16,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import hfrecipes  # noqa: F401  (first: it quiets a bitsandbytes import-time warning)
+
+# isort: split
 from transformers import TrainingArguments
 
 from hfrecipes.classification import ClassificationDataArguments
@@ -65,8 +68,17 @@ def main(argv=None):
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import load_sequence_classifier, load_tokenizer
     from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
-    from hfrecipes.training import UNBOUNDED_STEPS, add_time_budget, fix_budget_speed_metrics
+    from hfrecipes.training import (
+        UNBOUNDED_STEPS,
+        add_time_budget,
+        attention_length,
+        check_precision,
+        fix_budget_speed_metrics,
+        model_flops_per_token,
+        throughput_metrics,
+    )
 
+    check_precision(training_args)  # the recipe's bf16/fp16 decide, whatever the accelerate config
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
     out, resume = prepare_output_dir(training_args, args.overwrite)  # locks the folder; resumes an unfinished run
@@ -82,6 +94,8 @@ def main(argv=None):
         encoded = tokenize_dataset(raw, tokenizer, task, data_args.max_seq_length, data_args.num_proc)
 
     # --- trainer
+    if training_args.include_num_input_tokens_seen == "no":  # the Trainer counts the tokens for tokens/s and MFU
+        training_args.include_num_input_tokens_seen = "non_padding"
     if args.max_train_minutes and training_args.max_steps <= 0:
         training_args.max_steps = UNBOUNDED_STEPS  # the budget fixes the real number after timing a few steps
     logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
@@ -120,14 +134,18 @@ def main(argv=None):
         prediction_files.append(write_predictions(out, task, split, raw[split], output.predictions).name)
 
     # --- record
+    runtime, tokens = train_result.metrics["train_runtime"], trainer.state.num_input_tokens_seen
+    flops_per_token = model_flops_per_token(model, attention_length(encoded["train"], data_args.max_seq_length))
     results = {
         **metrics,
         "task": task.name,
         "label_names": task.label_names,
         "train_samples": len(encoded["train"]),
         "train_loss": train_result.metrics.get("train_loss"),
-        "train_runtime": train_result.metrics["train_runtime"],
+        "train_runtime": runtime,
         "train_steps": trainer.state.global_step,
+        "train_tokens": tokens,  # not padding: the Trainer's count (include_num_input_tokens_seen)
+        **throughput_metrics(flops_per_token, tokens, runtime, training_args, model),
         "num_parameters": model.num_parameters(),
         "world_size": training_args.world_size,
         "prediction_files": prediction_files,

@@ -19,6 +19,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import hfrecipes  # noqa: F401  (first: it quiets a bitsandbytes import-time warning)
+
+# isort: split
 from transformers import TrainingArguments
 
 from hfrecipes.config import cli_main, parse_config
@@ -61,11 +64,15 @@ def main(argv=None):
     from hfrecipes.training import (
         UNBOUNDED_STEPS,
         add_time_budget,
+        check_precision,
         fix_budget_speed_metrics,
         generate_sample,
         language_model_metrics,
+        model_flops_per_token,
+        throughput_metrics,
     )
 
+    check_precision(training_args)  # the recipe's bf16/fp16 decide, whatever the accelerate config
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
     out, resume = prepare_output_dir(training_args, run_args.overwrite)  # locks the folder; resumes an unfinished run
@@ -124,6 +131,7 @@ def main(argv=None):
     tokens = state.global_step * training_args.train_batch_size * training_args.gradient_accumulation_steps
     tokens *= training_args.world_size * model_args.block_size
     runtime = train_result.metrics["train_runtime"]
+    flops_per_token = model_flops_per_token(model, model_args.block_size)
     prompt = run_args.sample_prompt or first_text(raw.get("validation"), data_args.text_column)[:40]
     results = {
         **metrics,
@@ -132,7 +140,7 @@ def main(argv=None):
         "train_runtime": runtime,
         "train_steps": state.global_step,
         "train_tokens": tokens,
-        "train_tokens_per_second": tokens / runtime if runtime else None,
+        **throughput_metrics(flops_per_token, tokens, runtime, training_args, model),
         "num_parameters": model.num_parameters(),
         "world_size": training_args.world_size,
         "sample_prompt": prompt,

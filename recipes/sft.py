@@ -16,6 +16,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import hfrecipes  # noqa: F401  (first: it quiets a bitsandbytes import-time warning)
+
+# isort: split
 from trl import SFTConfig
 
 from hfrecipes.config import cli_main, parse_config
@@ -48,10 +51,25 @@ def main(argv=None):
     from hfrecipes.data import load_datasets
     from hfrecipes.generation import chat_reply
     from hfrecipes.hub import hub_target, push_folder
-    from hfrecipes.modeling import check_vocab, context_length, load_causal_lm, load_tokenizer
+    from hfrecipes.modeling import (
+        check_vocab,
+        context_length,
+        load_causal_lm,
+        load_tokenizer,
+        merge_lora,
+        parameter_counts,
+        quantization_name,
+    )
     from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
-    from hfrecipes.training import perplexity
+    from hfrecipes.training import (
+        attention_length,
+        check_precision,
+        model_flops_per_token,
+        perplexity,
+        throughput_metrics,
+    )
 
+    check_precision(training_args)  # the recipe's bf16/fp16 decide, whatever the accelerate config
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
     out, resume = prepare_output_dir(training_args, run_args.overwrite)  # locks the folder; resumes an unfinished run
@@ -91,18 +109,19 @@ def main(argv=None):
 
     # --- train and evaluate
     train_result = trainer.train(resume_from_checkpoint=resume)
+    length = attention_length(trainer.train_dataset, training_args.max_length)  # T of 6N + 12LHQT
+    flops_per_token = model_flops_per_token(trainer.model, length)
     before = next((h for h in trainer.state.log_history if h.get("step") == 0 and "eval_loss" in h), {})
     metrics = trainer.evaluate() if "validation" in raw else {}
-    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in trainer.model.parameters())
+    trainable, total = parameter_counts(trainer.model)  # a 4-bit weight at its real size, not its packed bytes
 
-    # --- save: the full model, the LoRA adapter alone, or (merge_adapter) both
+    # --- save: the full model, the LoRA adapter alone, or (merge_adapter) both; QLoRA merges into an unquantized copy
     model = trainer.model
     with staged_save(out) as staging:  # a crash mid-save never leaves a half-written model in place
         if model_args.merge_adapter:
             trainer.save_model(str(staging / "adapter"))
-            model = model.merge_and_unload()
             if trainer.is_world_process_zero():
+                model = merge_lora(model, staging / "adapter", model_args, training_args.trust_remote_code)
                 model.save_pretrained(staging)
                 tokenizer.save_pretrained(staging)
         else:
@@ -124,7 +143,8 @@ def main(argv=None):
         "train_runtime": runtime,
         "train_steps": trainer.state.global_step,
         "train_tokens": tokens,
-        "train_tokens_per_second": tokens / runtime if runtime else None,
+        **throughput_metrics(flops_per_token, tokens, runtime, training_args, trainer.model),
+        "quantization": quantization_name(model_args),
         "num_parameters": total,
         "trainable_parameters": trainable,
         "trainable_share": trainable / total,

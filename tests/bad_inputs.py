@@ -38,7 +38,6 @@ class Case:
     env: dict[str, str | None] = field(default_factory=dict)  # None removes a variable
     subprocess: bool = False  # run as `python recipes/X.py` (always for the table); in-process otherwise in tests
     needs_lm: bool = False
-    needs_no_gpu: bool = False  # the input is only wrong on a machine without CUDA
 
 
 CSV_TRAIN = "text,label\nnice film,positive\nbad film,negative\ngood,positive\nawful,negative\n"
@@ -273,12 +272,11 @@ CASES = [
         needs_lm=True,
     ),
     Case(
-        "qlora-without-cuda",
+        "qlora-without-peft",
         "sft",
-        "QLoRA without CUDA",
-        ("--use_peft", "--load_in_4bit", "--model_name_or_path", "{tmp}/no-model", *OUT),
-        "QLoRA (--load_in_4bit) quantizes with bitsandbytes, which needs a CUDA GPU",
-        needs_no_gpu=True,
+        "4-bit loading without LoRA",
+        ("--load_in_4bit", "--model_name_or_path", "{tmp}/no-model", *OUT),
+        "--load_in_4bit trains LoRA adapters on a quantized model; add --use_peft",
     ),
     # --- outputs and the Hub
     Case(

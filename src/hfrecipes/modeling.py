@@ -217,22 +217,13 @@ class PretrainedModelArguments(ModelConfig):
         if isinstance(self.lora_target_modules, str) and self.lora_target_modules != "all-linear":
             self.lora_target_modules = [self.lora_target_modules]
         if self.load_in_4bit or self.load_in_8bit:
-            import importlib.util
-
-            import torch
-
             flag = "--load_in_4bit" if self.load_in_4bit else "--load_in_8bit"
-            if not torch.cuda.is_available():
-                raise ValueError(
-                    f"QLoRA ({flag}) quantizes with bitsandbytes, which needs a CUDA GPU, and this machine has none; "
-                    f"drop {flag} (plain --use_peft LoRA runs on CPU)"
-                )
-            if importlib.util.find_spec("bitsandbytes") is None:
-                raise ValueError(f"{flag} needs bitsandbytes: pip install 'hfrecipes[qlora]'")
+            if self.load_in_4bit and self.load_in_8bit:
+                raise ValueError("--load_in_4bit and --load_in_8bit both set; pick one (4 bits is QLoRA)")
             if not self.use_peft:
                 raise ValueError(f"{flag} trains LoRA adapters on a quantized model; add --use_peft")
-            if self.merge_adapter:
-                raise ValueError(f"merge_adapter would merge into the {flag} quantized weights; merge after training")
+            if problem := bitsandbytes_problem(flag):
+                raise ValueError(f"{problem}, or drop {flag} (plain LoRA)")
         if self.merge_adapter and not self.use_peft:
             raise ValueError("merge_adapter merges a LoRA adapter; add --use_peft or drop --merge_adapter")
         check_model_folder(self.model_name_or_path)
@@ -286,8 +277,8 @@ def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = Fal
             dtype=args.dtype,
             attn_implementation=args.attn_implementation,
             quantization_config=quantization,
-            # bitsandbytes quantizes while loading, onto this process's GPU
-            device_map={"": PartialState().local_process_index} if quantization is not None else None,
+            # bitsandbytes quantizes while loading, onto this process's device: its GPU, or the CPU
+            device_map={"": str(PartialState().device)} if quantization is not None else None,
             trust_remote_code=trust_remote_code,
             use_safetensors=True,
         )
@@ -298,9 +289,133 @@ def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = Fal
             or f"cannot load model '{args.model_name_or_path}' ({str(err).splitlines()[0][:120]}); "
             "pretrain one with recipes/pretrain.py (make demo) or give a Hub id"
         ) from None
+    if quantization is not None:
+        _settle_quantized(model, args)
     if tokenizer is not None:
         fit_embeddings(model, tokenizer)
     return mark_causal_lm_loss(model)
+
+
+def bitsandbytes_problem(feature: str, minimum: str = "0.46.1") -> str | None:
+    """The one-line error (``what; fix``) where bitsandbytes cannot run ``feature``; None where it can.
+
+    bitsandbytes quantizes weights on CPU from 0.46.1 (transformers 5 ignores older ones) as on CUDA, XPU and MPS;
+    its 8-bit optimizers step on CPU from 0.50 (:func:`bitsandbytes_optimizer_problem`). What stops it is a missing
+    or older package, or a GPU build whose native library did not load (bitsandbytes only logs that, and fails
+    later, at the first 4-bit layer or optimizer step).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    try:
+        installed = version("bitsandbytes")
+    except PackageNotFoundError:
+        return f"{feature} needs bitsandbytes, which is not installed; pip install 'bitsandbytes>={minimum}'"
+    if Version(installed) < Version(minimum):
+        return f"{feature} needs bitsandbytes >= {minimum} here, not {installed}; pip install -U bitsandbytes"
+    import torch
+
+    # Without CUDA it runs without its native library. Not importing it then also keeps an error one line: the import
+    # logs a warning on some CPUs (no `kernels` package for its AVX512-BF16 kernel, which we do not use).
+    if not torch.cuda.is_available():
+        return None
+    from bitsandbytes.cextension import BNB_BACKEND, ErrorHandlerMockBNBNativeLibrary, lib
+
+    if isinstance(lib, ErrorHandlerMockBNBNativeLibrary):
+        return f"{feature} needs bitsandbytes, whose {BNB_BACKEND} library did not load; see python -m bitsandbytes"
+    return None
+
+
+# transformers' optimizers (TrainingArguments.optim) that are bitsandbytes'
+BITSANDBYTES_OPTIMIZERS = {
+    *("adamw_bnb_8bit", "adamw_8bit", "paged_adamw_32bit", "paged_adamw_8bit", "lion_32bit", "lion_8bit"),
+    *("paged_lion_32bit", "paged_lion_8bit", "ademamix", "ademamix_8bit", "paged_ademamix_32bit"),
+    *("paged_ademamix_8bit", "rmsprop_bnb", "rmsprop_bnb_8bit", "rmsprop_bnb_32bit"),
+}
+
+
+def bitsandbytes_optimizer_problem(optim: str) -> str | None:
+    """:func:`bitsandbytes_problem` for a Trainer ``--optim``; None for optimizers that are not bitsandbytes'.
+
+    Paged ones run on CPU too, as plain ones (nothing to page to), with a warning from bitsandbytes.
+    """
+    import torch
+
+    optim = str(getattr(optim, "value", optim))
+    if optim not in BITSANDBYTES_OPTIMIZERS:
+        return None
+    # Before 0.50 they step on GPUs only ("All input tensors need to be on the same GPU" on CPU tensors)
+    return bitsandbytes_problem(f"--optim {optim}", "0.46.1" if torch.cuda.is_available() else "0.50.0")
+
+
+def _settle_quantized(model, args) -> None:
+    import bitsandbytes as bnb
+
+    layer = bnb.nn.Linear4bit if args.load_in_4bit else bnb.nn.Linear8bitLt
+    layers = [m for m in model.modules() if isinstance(m, layer)]
+    if model.device.type == "cpu":
+        for module in layers:
+            # On CPUs with AVX512-BF16, a Linear4bit in eval mode repacks its weight in place for an inference-only
+            # kernel, which training then runs through: no gradient to the layers below (silently wrong LoRA
+            # updates) or an in-place error on the bias, and a shape error where in_features is not a multiple of
+            # 64. Evaluating between training steps is what we do (eval_on_start), so keep the training layout.
+            module.support_avx512bf16_for_cpu = False
+        # The weights left unquantized (embeddings, norms) are views into the memory-mapped checkpoint, which keeps
+        # the whole file mapped and every page quantization read in this process's RSS: the model's full-precision
+        # size. Own copies of them let the file go (a 57M Llama: 680 -> 520 MB RSS after loading).
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if not isinstance(tensor, bnb.nn.Params4bit | bnb.nn.Int8Params):
+                tensor.data = tensor.data.clone()
+    kind = f"4 bits ({args.bnb_4bit_quant_type})" if args.load_in_4bit else "8 bits (LLM.int8)"
+    logger.info("Quantized to %s: %d bitsandbytes %s layers on %s", kind, len(layers), layer.__name__, model.device)
+
+
+def quantization_name(args) -> str | None:
+    """What results.json records: ``nf4``/``fp4`` (QLoRA), ``int8``, or None for full-precision weights."""
+    return args.bnb_4bit_quant_type if args.load_in_4bit else "int8" if args.load_in_8bit else None
+
+
+def parameter_counts(model) -> tuple[int, int]:
+    """(trainable, total) parameters, counting a bitsandbytes 4-bit weight at its real size.
+
+    A ``Linear4bit`` packs two 4-bit values per byte: its weight's ``numel`` is half the layer's parameters (less
+    with a wider ``bnb_4bit_quant_storage``). peft's ``get_nb_trainable_parameters`` reads the packing.
+    """
+    if hasattr(model, "get_nb_trainable_parameters"):
+        return model.get_nb_trainable_parameters()
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def merge_lora(model, adapter_dir: str | Path, args: PretrainedModelArguments, trust_remote_code: bool = False):
+    """The LoRA-trained ``model`` (a ``PeftModel``) with its adapter merged in: a plain model to save.
+
+    Unquantized: peft's ``merge_and_unload``. Quantized (QLoRA): a merge into 4/8-bit weights would round the update
+    away and save packed weights, so the base model loads again unquantized (``args.dtype``), the adapter saved in
+    ``adapter_dir`` is applied (``PeftModel.from_pretrained``), then merged.
+    """
+    if not (args.load_in_4bit or args.load_in_8bit):
+        return model.merge_and_unload()
+    from peft import PeftModel
+
+    base_args = copy.copy(args)
+    base_args.load_in_4bit = base_args.load_in_8bit = False
+    base_args.model_name_or_path = model.peft_config[model.active_adapter].base_model_name_or_path
+    base = load_causal_lm(base_args, trust_remote_code)
+    trained = model.get_base_model()
+    rows = base.get_input_embeddings().num_embeddings
+    if trained.get_input_embeddings().num_embeddings != rows:
+        # The rows of tokens added for training (ChatML, a pad token) were drawn at random when the trained model
+        # grew: copy them from it (where the adapter saved the whole embedding, loading it overwrites them anyway).
+        base.resize_token_embeddings(trained.get_input_embeddings().num_embeddings)
+        for get in ("get_input_embeddings", "get_output_embeddings"):
+            source, target = getattr(trained, get)(), getattr(base, get)()
+            if source is not None and target is not None:
+                target.weight.data[rows:] = source.weight.data[rows:].to(target.weight.dtype)
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    logger.info("Adapter merged into a %s copy of %s", merged.dtype, base_args.model_name_or_path)
+    return mark_causal_lm_loss(merged)
 
 
 def _base_rows(adapter_config: Path, trust_remote_code: bool) -> int:

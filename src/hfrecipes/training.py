@@ -1,9 +1,12 @@
-"""Trainer add-ons shared by recipes: a wall-clock training budget and language-model evaluation."""
+"""Trainer add-ons shared by recipes: a wall-clock training budget, language-model evaluation, the precision rule
+and the throughput figures (model FLOPs per token, MFU)."""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import re
 import time
 
 from transformers import TrainerCallback
@@ -214,3 +217,177 @@ def perplexity(loss: float | None) -> float | None:
     if loss is None:
         return None
     return math.exp(loss) if loss < 700 else float("inf")
+
+
+# --- precision: one rule for every launcher
+
+
+def check_precision(args) -> None:
+    """The recipe's ``bf16``/``fp16`` decide the precision, under every launcher; a launcher that says otherwise stops.
+
+    transformers takes the recipe's bf16/fp16 when one is true and else the accelerate config's ``mixed_precision``
+    (``accelerate launch`` exports it as ACCELERATE_MIXED_PRECISION), while DeepSpeed's ``"auto"`` follows the recipe
+    alone: without a rule one YAML trains in bf16 under DDP and in fp32 under DeepSpeed. Our accelerate configs say
+    ``mixed_precision: "no"``; a config or ``--mixed_precision`` flag asking for another precision than the recipe's
+    is a one-line error naming both, before anything loads.
+    """
+    from .config import UserError
+
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
+    recipe = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"
+    if launcher not in ("no", recipe):
+        trains = f"trains in {recipe} ({recipe}: true)" if recipe != "no" else "trains in fp32 (bf16 and fp16 false)"
+        fix = f"pass --{launcher} true or " if launcher in ("bf16", "fp16") else ""
+        raise UserError(
+            f"the accelerate config sets mixed_precision '{launcher}' but the recipe's config {trains}; precision "
+            f'comes from the recipe: {fix}set mixed_precision: "no" in the accelerate config'
+        )
+
+
+def training_precision(args, model=None) -> str:
+    """``bf16``/``fp16`` (autocast, or weights loaded in that dtype, e.g. QLoRA's compute dtype) or ``fp32``."""
+    import torch
+
+    if args.bf16:
+        return "bf16"
+    if args.fp16:
+        return "fp16"
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(getattr(model, "dtype", None), "fp32")
+
+
+# --- throughput: model FLOPs per token and model-FLOPs utilisation (MFU)
+
+# Dense peak FLOP/s of one device with 16-bit inputs and fp32 accumulation (datasheets headline the figure "with
+# sparsity", twice this). Matched on the words of torch.cuda.get_device_name() ("NVIDIA H100 80GB HBM3" is the SXM
+# part), first match first, so the specific names come before the general ones. fp16 alone where the GPU has no bf16
+# tensor cores; fp32 training has no entry (its peak depends on TF32), so its MFU is None.
+PEAK_FLOPS = (
+    (("B200",), 2250e12),  # NVIDIA HGX B200 datasheet: FP16/BF16 4.5 PFLOPS per GPU with sparsity (torchtitan: same)
+    (("GH200",), 989e12),  # NVIDIA GH200 datasheet: BF16 1,979 TFLOPS with sparsity (the H100 SXM figure)
+    (("H200", "NVL"), 835e12),  # NVIDIA H200 datasheet: H200 NVL BF16 1,671 TFLOPS with sparsity
+    (("H200",), 989e12),  # NVIDIA H200 datasheet: H200 SXM BF16 1,979 TFLOPS with sparsity
+    (("H100", "NVL"), 835e12),  # NVIDIA H100 datasheet: H100 NVL BF16 1,671 TFLOPS with sparsity
+    (("H100", "PCIE"), 756e12),  # NVIDIA H100 datasheet: H100 PCIe BF16 1,513 TFLOPS with sparsity
+    (("H100",), 989e12),  # NVIDIA H100 datasheet: H100 SXM BF16 1,979 TFLOPS with sparsity (nanoGPT/torchtitan: 989)
+    (("A100",), 312e12),  # NVIDIA A100 datasheet: BF16 312 TFLOPS (624 with sparsity), SXM and PCIe alike
+    (("L40S",), 362e12),  # NVIDIA L40S datasheet: BF16 362.05 TFLOPS (733 with sparsity)
+    (("L40",), 181e12),  # NVIDIA L40 datasheet: BF16 181.05 TFLOPS (362.1 with sparsity)
+    (("L4",), 121e12),  # NVIDIA L4 datasheet: BF16 242 TFLOPS with sparsity
+    (("A10G",), 70e12),  # AWS's variant, no NVIDIA datasheet: BF16 70 TFLOPS in Baseten's "A10 vs A10G" spec table
+    (("A10",), 125e12),  # NVIDIA A10 datasheet: BF16 125 TFLOPS (250 with sparsity)
+    (("A40",), 149.7e12),  # NVIDIA A40 datasheet: BF16 with FP32 accumulate 149.7 TFLOPS (299.4 with sparsity)
+    (("RTX", "A6000"), 154.8e12),  # NVIDIA RTX A6000 datasheet: tensor 309.7 TFLOPS with sparsity
+    (("RTX", "4090"), 165.2e12),  # NVIDIA Ada Lovelace whitepaper: FP16/BF16, FP32 accumulate 165.2 (330.3 sparse)
+    (("RTX", "3090"), 71e12),  # NVIDIA Ampere GA102 whitepaper: FP16/BF16, FP32 accumulate 71 (142 sparse)
+    (("T4",), {"fp16": 65e12}),  # NVIDIA T4 datasheet: mixed precision FP16/FP32 65 TFLOPS; no bf16
+    (("V100", "PCIE"), {"fp16": 112e12}),  # NVIDIA V100 datasheet: PCIe tensor 112 TFLOPS; no bf16
+    (("V100",), {"fp16": 125e12}),  # NVIDIA V100 datasheet: SXM2 tensor 125 TFLOPS; no bf16
+    (("MI300X",), 1307.4e12),  # AMD Instinct MI300X datasheet: BF16 1,307.4 TFLOPS dense
+)
+
+
+def device_name(device) -> str:
+    """What the peak table matches: the GPU's name for a CUDA (or ROCm) device, else the device type ("cpu")."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(device)
+    return device.type
+
+
+def peak_flops(device: str, precision: str) -> float | None:
+    """Dense peak FLOP/s of one ``device`` (a name, see ``device_name``) in ``precision`` ("bf16", "fp16").
+
+    None for the CPU, fp32, or a device not in ``PEAK_FLOPS``: MFU is then not computed (achieved FLOP/s still are).
+    """
+    words = set(re.split(r"[^A-Z0-9]+", device.upper()))
+    for key, peak in PEAK_FLOPS:
+        if set(key) <= words:
+            peaks = peak if isinstance(peak, dict) else {"bf16": peak, "fp16": peak}
+            return peaks.get(precision)
+    return None
+
+
+def _numel(param) -> int:
+    if getattr(param, "ds_numel", None) is not None:  # DeepSpeed ZeRO-3 partitions parameters (numel 0 here)
+        return param.ds_numel
+    quant_state = getattr(param, "quant_state", None)  # bitsandbytes packs two 4-bit weights per byte
+    if quant_state is not None and getattr(quant_state, "shape", None) is not None:
+        return math.prod(quant_state.shape)
+    return param.numel()
+
+
+def model_flops_per_token(model, seq_len: float) -> int:
+    """Training FLOPs per token, 6N + 12·L·H·Q·T: PaLM's appendix B, as nanoGPT's ``estimate_mfu`` and torchtitan.
+
+    N counts the weights each token is multiplied by: every parameter but the embedding tables, except a table that is
+    also the output layer (GPT-2's tied ``wte`` counts, its ``wpe`` does not: nanoGPT's non-embedding count; an untied
+    input embedding does not: torchtitan's). L, H, Q are layers, attention heads and head size; T (``seq_len``) the
+    length each token attends over (the causal mask not discounted, by convention). A frozen weight (LoRA's base
+    model) gets no weight gradient: 4 FLOPs per token instead of 6, so with every weight trainable this is exactly
+    nanoGPT's formula. Recomputation (activation checkpointing) is not counted: these are model FLOPs.
+    """
+    import torch
+
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    head = getattr(output, "weight", None)
+    tables = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.weight is not head}
+    trainable = frozen = 0
+    for name, param in model.named_parameters():
+        if id(param) in tables or ".original_module." in name:  # peft keeps the replaced module beside its copy
+            continue
+        if param.requires_grad:
+            trainable += _numel(param)
+        else:
+            frozen += _numel(param)
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    layers, heads = config.num_hidden_layers, config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return int(6 * trainable + 4 * frozen + 12 * layers * heads * head_dim * seq_len)
+
+
+def attention_length(dataset, default: float, column: str = "input_ids", rows: int = 1000) -> float:
+    """T for ``model_flops_per_token`` over examples of varied length: sum(l²) / sum(l) over the first ``rows``.
+
+    The attention cost of a token grows with its sequence's length, so the mean is weighted by tokens; ``default``
+    (e.g. max_length) where the dataset has no ``column`` or no rows.
+    """
+    import itertools
+
+    if dataset is None or column not in (dataset.column_names or []):
+        return default
+    if hasattr(dataset, "__len__"):
+        sequences = dataset.select(range(min(rows, len(dataset))))[column]
+    else:
+        sequences = [row[column] for row in itertools.islice(dataset, rows)]
+    lengths = [len(s) for s in sequences]
+    return sum(n * n for n in lengths) / sum(lengths) if sum(lengths) else default
+
+
+def throughput_metrics(flops_per_token: int, tokens: int | None, runtime: float, args, model=None) -> dict:
+    """results.json's speed figures (``speed_metrics`` names): tokens/s over all processes, model FLOPs per token,
+    achieved TFLOP/s per device and MFU, that over the device's dense peak (None where no peak is known: CPU, fp32,
+    a GPU missing from ``PEAK_FLOPS``). ``runtime`` is the Trainer's ``train_runtime`` (start-up of the loop,
+    compilation and any evaluation during training included)."""
+    precision, device = training_precision(args, model), device_name(args.device)
+    peak = peak_flops(device, precision)
+    achieved = tokens * flops_per_token / runtime / args.world_size if tokens and runtime else None
+    mfu = achieved / peak if achieved and peak else None
+    if achieved:
+        speed = f"{tokens / runtime:,.0f} tokens/s x {flops_per_token:.3g} FLOPs/token"
+        if mfu:
+            logger.info("%s: %.1f TFLOP/s per device, MFU %.1f%% of the %s %s peak", speed, achieved / 1e12, 100 * mfu,
+                        device, precision)  # fmt: skip
+        else:
+            logger.info("%s: %.2f GFLOP/s per device (no %s peak known for %s: no MFU)", speed, achieved / 1e9,
+                        precision, device)  # fmt: skip
+    return {
+        "train_tokens_per_second": tokens / runtime if tokens and runtime else None,
+        "model_flops_per_token": flops_per_token,
+        "achieved_tflops": achieved / 1e12 if achieved else None,
+        "peak_tflops": peak / 1e12 if peak else None,
+        "mfu": mfu,
+        "precision": precision,
+        "device": device,
+    }
