@@ -66,7 +66,7 @@ def main(argv=None):
         write_predictions,
     )
     from hfrecipes.hub import hub_target, push_folder
-    from hfrecipes.modeling import load_sequence_classifier, load_tokenizer
+    from hfrecipes.modeling import load_sequence_classifier, load_tokenizer, parameter_counts
     from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import (
         UNBOUNDED_STEPS,
@@ -146,7 +146,7 @@ def main(argv=None):
         "train_steps": trainer.state.global_step,
         "train_tokens": tokens,  # not padding: the Trainer's count (include_num_input_tokens_seen)
         **throughput_metrics(flops_per_token, tokens, runtime, training_args, model),
-        "num_parameters": model.num_parameters(),
+        "num_parameters": parameter_counts(model)[1],  # ZeRO-3 and 4-bit weights included
         "world_size": training_args.world_size,
         "prediction_files": prediction_files,
     }

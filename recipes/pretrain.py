@@ -59,7 +59,7 @@ def main(argv=None):
     from hfrecipes.cards import write_model_card
     from hfrecipes.data import first_text, load_text_datasets, pack_dataset
     from hfrecipes.hub import hub_target, push_folder
-    from hfrecipes.modeling import load_tokenizer, pretraining_model
+    from hfrecipes.modeling import load_tokenizer, parameter_counts, pretraining_model
     from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import (
         UNBOUNDED_STEPS,
@@ -141,7 +141,7 @@ def main(argv=None):
         "train_steps": state.global_step,
         "train_tokens": tokens,
         **throughput_metrics(flops_per_token, tokens, runtime, training_args, model),
-        "num_parameters": model.num_parameters(),
+        "num_parameters": parameter_counts(model)[1],  # ZeRO-3 and 4-bit weights included
         "world_size": training_args.world_size,
         "sample_prompt": prompt,
         "sample": generate_sample(trainer.model, tokenizer, prompt or tokenizer.eos_token, seed=training_args.seed),

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from hfrecipes import training
+from hfrecipes.modeling import parameter_numel
 from hfrecipes.training import attention_length, model_flops_per_token, peak_flops, throughput_metrics
 
 
@@ -72,7 +73,10 @@ def test_lora_counts_its_adapters_as_trainable():
 def test_packed_4bit_weights_count_at_full_size():
     weight = torch.nn.Parameter(torch.zeros(16, 1, dtype=torch.uint8), requires_grad=False)  # 32 values, packed
     weight.quant_state = SimpleNamespace(shape=torch.Size([8, 4]))
-    assert training._numel(weight) == 32
+    assert parameter_numel(weight) == 32
+    partitioned = torch.nn.Parameter(torch.zeros(0))  # a ZeRO-3 shard on this rank
+    partitioned.ds_numel = 1000
+    assert parameter_numel(partitioned) == 1000
 
 
 def test_attention_length_weights_by_tokens():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -376,16 +377,21 @@ def quantization_name(args) -> str | None:
     return args.bnb_4bit_quant_type if args.load_in_4bit else "int8" if args.load_in_8bit else None
 
 
-def parameter_counts(model) -> tuple[int, int]:
-    """(trainable, total) parameters, counting a bitsandbytes 4-bit weight at its real size.
+def parameter_numel(param) -> int:
+    """A parameter's real number of values: ZeRO-3 partitions it (``numel`` 0 on each rank, ``ds_numel`` whole), and
+    bitsandbytes packs two 4-bit values per byte (the layer's shape is in ``quant_state``)."""
+    if getattr(param, "ds_numel", None) is not None:
+        return param.ds_numel
+    quant_state = getattr(param, "quant_state", None)
+    if quant_state is not None and getattr(quant_state, "shape", None) is not None:
+        return math.prod(quant_state.shape)
+    return param.numel()
 
-    A ``Linear4bit`` packs two 4-bit values per byte: its weight's ``numel`` is half the layer's parameters (less
-    with a wider ``bnb_4bit_quant_storage``). peft's ``get_nb_trainable_parameters`` reads the packing.
-    """
-    if hasattr(model, "get_nb_trainable_parameters"):
-        return model.get_nb_trainable_parameters()
+
+def parameter_counts(model) -> tuple[int, int]:
+    """(trainable, total) parameters at their real number under every engine (:func:`parameter_numel`)."""
     params = list(model.parameters())
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+    return sum(parameter_numel(p) for p in params if p.requires_grad), sum(parameter_numel(p) for p in params)
 
 
 def merge_lora(model, adapter_dir: str | Path, args: PretrainedModelArguments, trust_remote_code: bool = False):

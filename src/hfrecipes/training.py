@@ -309,15 +309,6 @@ def peak_flops(device: str, precision: str) -> float | None:
     return None
 
 
-def _numel(param) -> int:
-    if getattr(param, "ds_numel", None) is not None:  # DeepSpeed ZeRO-3 partitions parameters (numel 0 here)
-        return param.ds_numel
-    quant_state = getattr(param, "quant_state", None)  # bitsandbytes packs two 4-bit weights per byte
-    if quant_state is not None and getattr(quant_state, "shape", None) is not None:
-        return math.prod(quant_state.shape)
-    return param.numel()
-
-
 def model_flops_per_token(model, seq_len: float) -> int:
     """Training FLOPs per token, 6N + 12·L·H·Q·T: PaLM's appendix B, as nanoGPT's ``estimate_mfu`` and torchtitan.
 
@@ -330,6 +321,8 @@ def model_flops_per_token(model, seq_len: float) -> int:
     """
     import torch
 
+    from .modeling import parameter_numel
+
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     head = getattr(output, "weight", None)
     tables = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding) and m.weight is not head}
@@ -338,9 +331,9 @@ def model_flops_per_token(model, seq_len: float) -> int:
         if id(param) in tables or ".original_module." in name:  # peft keeps the replaced module beside its copy
             continue
         if param.requires_grad:
-            trainable += _numel(param)
+            trainable += parameter_numel(param)
         else:
-            frozen += _numel(param)
+            frozen += parameter_numel(param)
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     layers, heads = config.num_hidden_layers, config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
