@@ -114,6 +114,11 @@ def main(argv=None):
     before = next((h for h in trainer.state.log_history if h.get("step") == 0 and "eval_loss" in h), {})
     metrics = trainer.evaluate() if "validation" in raw else {}
     trainable, total = parameter_counts(trainer.model)  # a 4-bit weight at its real size, not its packed bytes
+    # A sample answer, by every rank in step (an FSDP model generates collectively) and before rank 0 merges LoRA
+    chat = next(iter(raw["validation"]))["messages"] if "validation" in raw else [{"role": "user", "content": "Hi!"}]
+    question = run_args.sample_prompt or next(m["content"] for m in chat if m["role"] == "user")
+    set_seed(training_args.seed)
+    sample = chat_reply(trainer.model, tokenizer, [{"role": "user", "content": question}], max_new_tokens=60)
 
     # --- save: the full model, the LoRA adapter alone, or (merge_adapter) both; QLoRA merges into an unquantized copy
     model = trainer.model
@@ -131,9 +136,6 @@ def main(argv=None):
     # --- record
     runtime = train_result.metrics["train_runtime"]
     tokens = trainer._total_train_tokens  # TRL's count of the non-padding tokens trained on (logged as num_tokens)
-    chat = next(iter(raw["validation"]))["messages"] if "validation" in raw else [{"role": "user", "content": "Hi!"}]
-    question = run_args.sample_prompt or next(m["content"] for m in chat if m["role"] == "user")
-    set_seed(training_args.seed)
     results = {
         **metrics,
         "perplexity": perplexity(metrics.get("eval_loss")),
@@ -150,7 +152,7 @@ def main(argv=None):
         "trainable_share": trainable / total,
         "world_size": training_args.world_size,
         "sample_prompt": question,
-        "sample": chat_reply(model, tokenizer, [{"role": "user", "content": question}], max_new_tokens=60),
+        "sample": sample,
     }
     write_results(out, results)
     if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes

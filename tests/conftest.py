@@ -44,10 +44,12 @@ def _accelerate(config: str) -> list[str]:
     ]
 
 
-def launch_killed(recipe: str, kill: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Launches a recipe as ``launch`` does, but SIGKILLed at ``kill`` (``step:N`` or ``save:N``, see killable.py)."""
+def launch_killed(
+    recipe: str, kill: str, *args: str, timeout: int = 600, accelerate_config: str = "cpu.yaml"
+) -> subprocess.CompletedProcess:
+    """Launches a recipe as ``launch`` does, but SIGKILLed at ``kill`` (``step:N``, ``save:N``, ...: killable.py)."""
     cmd = [
-        *_accelerate("cpu.yaml"),
+        *_accelerate(accelerate_config),
         str(ROOT / "tests" / "killable.py"),
         str(ROOT / "recipes" / f"{recipe}.py"),
         *args,

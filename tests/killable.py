@@ -4,13 +4,19 @@
 
 ``HFRECIPES_KILL=step:N`` kills the training process in the step after optimizer step N (mid-training);
 ``HFRECIPES_KILL=save:N`` kills it while it saves checkpoint-N, after the model and optimizer are written and
-before ``trainer_state.json``. The kill is a real SIGKILL: no handler, no cleanup, like the OOM killer.
+before ``trainer_state.json``. Under several processes both kill every rank. ``HFRECIPES_KILL=rank1-save:N`` kills
+only rank 1 while it saves checkpoint-N, before its own RNG state and once the main process has finished the
+checkpoint (``trainer_state.json`` readable): a checkpoint whole for rank 0 that lacks a file of another rank, as when
+one node dies mid-save. The kill is a real SIGKILL: no handler, no cleanup, like the OOM killer.
 """
 
+import json
 import os
 import runpy
 import signal
 import sys
+import time
+from pathlib import Path
 
 from transformers import Trainer
 
@@ -22,6 +28,16 @@ def _kill(trainer: Trainer) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _wait_for_trainer_state(checkpoint: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+            return
+        except (OSError, ValueError):
+            time.sleep(0.02)
+
+
 if where == "step":
     _training_step = Trainer.training_step
 
@@ -30,7 +46,7 @@ if where == "step":
         return _training_step(self, *args, **kwargs)
 
     Trainer.training_step = training_step
-else:
+elif where == "save":
     _save_rng_state = Trainer._save_rng_state
 
     def save_rng_state(self, output_dir):
@@ -38,6 +54,18 @@ else:
         _kill(self)
 
     Trainer._save_rng_state = save_rng_state
+elif where == "rank1-save":
+    _save_rng_state = Trainer._save_rng_state
+
+    def save_rng_state(self, output_dir):
+        if self.args.process_index == 1 and self.state.global_step == int(at):
+            _wait_for_trainer_state(output_dir)  # rank 0 writes it with no barrier after the other ranks' files
+            _kill(self)
+        _save_rng_state(self, output_dir)
+
+    Trainer._save_rng_state = save_rng_state
+else:
+    raise SystemExit(f"HFRECIPES_KILL={where}:{at}: expected step:N, save:N or rank1-save:N")
 
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")

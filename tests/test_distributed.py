@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import launch
+from conftest import launch, launch_killed, max_weight_diff
 
 # fmt: off
 TINY = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--block_size", "32", "--max_train_samples", "300",
@@ -96,3 +96,33 @@ def test_ddp_sft_matches_one_process(tiny_lm, tmp_path):
     assert r2["train_tokens"] == r1["train_tokens"], "each row trained on once, by one rank"
     assert r2["eval_loss_before"] == pytest.approx(r1["eval_loss_before"], abs=1e-4)
     assert r2["eval_loss"] == pytest.approx(r1["eval_loss"], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_ddp_resumes_bit_exactly_after_a_rank_is_killed_mid_save(tiny_tokenizer, tmp_path):
+    """Rank 1 killed saving checkpoint-6 after rank 0 finished it: the rerun resumes from checkpoint-3, bit for bit.
+
+    Rank 0 writes trainer_state.json with no barrier after the other ranks' RNG states, so checkpoint-6 looks whole
+    but lacks rank 1's. Dropout makes every rank's RNG state count: resumed from checkpoint-6 without it, the weights
+    end 8e-4 away from the uninterrupted run's.
+    """
+    # fmt: off
+    args = ["--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--block_size", "32", "--max_train_samples", "300",
+            "--max_steps", "8", "--max_train_minutes", "0", "--learning_rate", "3e-3", "--save_steps", "3",
+            "--dropout", "0.1", "--logging_steps", "1", "--report_to", "none", "--seed", "7",
+            "--per_device_train_batch_size", "4", "--tokenizer_name", str(tiny_tokenizer)]
+    # fmt: on
+    whole, out = tmp_path / "whole", tmp_path / "killed"
+    launch("pretrain", *args, "--output_dir", str(whole), accelerate_config="cpu_ddp.yaml")
+    launch_killed("pretrain", "rank1-save:6", *args, "--output_dir", str(out), accelerate_config="cpu_ddp.yaml")
+    broken = out / "checkpoint-6"
+    assert (broken / "trainer_state.json").is_file() and (broken / "rng_state_0.pth").is_file(), "whole for rank 0"
+    assert not (broken / "rng_state_1.pth").exists() and not (out / "results.json").exists()
+    proc = launch("pretrain", *args, "--output_dir", str(out), accelerate_config="cpu_ddp.yaml")  # the same command
+    log = proc.stdout + proc.stderr
+    assert f"Resuming the unfinished run in {out} from {out / 'checkpoint-3'}" in log
+    assert "Deleting incomplete checkpoints (killed while saving?): ['checkpoint-6']" in log
+    assert max_weight_diff(whole, out) == 0, "bit for bit the weights of the uninterrupted run"
+    histories = [json.loads((d / "trainer_state.json").read_text())["log_history"] for d in (whole, out)]
+    losses = [[(e["step"], e["loss"]) for e in history if "loss" in e] for history in histories]
+    assert losses[0] == losses[1] and len(losses[0]) == 8, "same data order and loss at every step"

@@ -4,7 +4,7 @@ launch line fails here, not on the GPU machine. Also the precision rule: the rec
 accelerate config that asks for another precision is a one-line error.
 
 DeepSpeed is not installed here: its configs are checked for parsing (test_config) and for the precision rule below.
-FSDP's settings run on CPU through accelerate_configs/cpu_fsdp.yaml (test_distributed).
+FSDP's settings run on CPU through accelerate_configs/cpu_fsdp.yaml (tests/test_fsdp.py).
 """
 
 import json

@@ -161,6 +161,36 @@ def _cpu_ddp_env() -> None:
 
         if not torch.cuda.is_available():
             os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+            if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+                _keep_fsdp_on_cpu()
+
+
+def _keep_fsdp_on_cpu() -> None:
+    """Makes ``distributed_type: FSDP`` shard on CPU (gloo) too, instead of silently running DDP.
+
+    accelerate (1.15) turns the FSDP plugin on only for accelerator back-ends: ``AcceleratorState.__init__`` sets
+    ``DistributedType.FSDP`` for MULTI_GPU/XPU/NPU/... but not MULTI_CPU, where it drops the plugin, so
+    ``accelerate_configs/cpu_fsdp.yaml`` would train as plain DDP. torch's ``fully_shard`` works on CPU over gloo; this
+    keeps the plugin, as accelerate does on GPUs (also in ``PartialState``, which every later ``AcceleratorState()``
+    copies its ``distributed_type`` from).
+    """
+    from accelerate.state import AcceleratorState, PartialState
+    from accelerate.utils import DistributedType
+
+    init = AcceleratorState.__init__
+    if getattr(init, "_keeps_fsdp_on_cpu", False):
+        return
+
+    def __init__(self, *args, fsdp_plugin=None, **kwargs):
+        init(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
+        if fsdp_plugin is not None and self.distributed_type == DistributedType.MULTI_CPU:
+            if self._mixed_precision != "no":
+                fsdp_plugin.set_mixed_precision(self._mixed_precision)
+            self.fsdp_plugin = fsdp_plugin
+            self.distributed_type = PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+
+    __init__._keeps_fsdp_on_cpu = True
+    AcceleratorState.__init__ = __init__
 
 
 def check_config_file(dataclass_types: Sequence[type], path: str | Path) -> dict[str, Any]:

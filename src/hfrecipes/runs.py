@@ -189,26 +189,83 @@ _MODEL_FILE_PATTERNS = (
 )
 _MODEL_FILES = {"model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors"}
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")
+# A checkpoint's weights: saved by save_model, or only in FSDP's and DeepSpeed's own formats (FSDP's full state dict,
+# its sharded state dict, ZeRO-3 partitions without a gathered copy), which the Trainer loads from on resume.
+_WEIGHTS = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "adapter_model.safetensors",
+    "pytorch_model.bin",
+    "pytorch_model_fsdp.bin",
+)
+_DCP_FOLDERS = ("pytorch_model_fsdp_*", "optimizer_*")  # FSDP's SHARDED_STATE_DICT, torch.distributed.checkpoint
+_RNG_STATE = re.compile(r"^rng_state_(\d+)\.pth$")  # the Trainer's, one per process when several train
+_DCP_SHARD = re.compile(r"^__(\d+)_\d+\.distcp$")  # torch.distributed.checkpoint: __RANK_N.distcp
+_ZERO_PARTITION = re.compile(r"^(.*zero_pp_rank_)(\d+)_mp_rank_(\d+)(_\w+\.pt)$")  # DeepSpeed: DP rank, MP rank
 
 
 def is_usable_checkpoint(folder: str | Path) -> bool:
-    """True when a Trainer checkpoint was written to the end.
+    """True when a Trainer checkpoint was written to the end, by every process.
 
     The Trainer writes a checkpoint in place (no staging folder): model, optimizer, scheduler, RNG states, then
     ``trainer_state.json``. A process killed while saving leaves a folder without a complete ``trainer_state.json``
-    (missing, or truncated JSON), so that file, parsed, marks a finished checkpoint. Under DDP the other ranks write
-    their RNG states with no barrier before it, so every torch file must also be a whole zip (truncated ones lack the
-    central directory at their end).
+    (missing, or truncated JSON), so that file, parsed, marks a finished checkpoint. But the main process writes it
+    with no barrier after the other ranks' own files (their RNG states), so a rank killed mid-save can leave a
+    checkpoint whose ``trainer_state.json`` is whole while a file of another rank is missing or cut short:
+
+    - every torch file (``*.pt``, ``*.pth``, ``*.bin``, in DeepSpeed's ``global_step*/`` too) must be a whole zip
+      (truncated ones lack the central directory at their end);
+    - each torch.distributed.checkpoint folder (FSDP's sharded ``pytorch_model_fsdp_0/``, ``optimizer_0/``) must hold
+      its ``.metadata``, which the coordinator writes (tmp file + rename) once every rank's shards are written;
+    - DeepSpeed's ``global_step*/`` folders need the ``latest`` file naming one, without which DeepSpeed loads nothing;
+    - the other ranks' RNG states must all be there, up to the highest rank seen in RNG states, FSDP shards or ZeRO
+      partitions (``rng_state_0.pth`` alone means two processes at least), and ZeRO partitions for every
+      data-parallel rank. A highest rank killed before writing any file of its own goes unseen.
     """
     folder = Path(folder)
     try:
         state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if not (isinstance(state, dict) and "global_step" in state and any((folder / w).is_file() for w in _WEIGHTS)):
+    if not (isinstance(state, dict) and "global_step" in state):
         return False
-    return all(zipfile.is_zipfile(f) for pattern in ("*.pt", "*.pth") for f in folder.glob(pattern))
+    shards = [p for pattern in _DCP_FOLDERS for p in folder.glob(pattern) if p.is_dir()]
+    tags = [p for p in folder.glob("global_step*") if p.is_dir()]
+    if not (any((folder / w).is_file() for w in _WEIGHTS) or shards or tags):
+        return False
+    if not all((d / ".metadata").is_file() for d in shards) or (tags and not _names_a_folder(folder / "latest")):
+        return False
+    torch_files = [f for d in (folder, *tags) for pattern in ("*.pt", "*.pth", "*.bin") for f in d.glob(pattern)]
+    try:
+        return all(zipfile.is_zipfile(f) for f in torch_files) and _every_rank_saved(folder, shards, tags)
+    except OSError:  # deleted meanwhile: the main process removes broken checkpoints while the other ranks look
+        return False
+
+
+def _names_a_folder(pointer: Path) -> bool:
+    try:
+        return (pointer.parent / pointer.read_text(encoding="utf-8").strip()).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _every_rank_saved(folder: Path, shards: list[Path], tags: list[Path]) -> bool:
+    """Whether the per-process files of a checkpoint cover every process seen in it (see ``is_usable_checkpoint``)."""
+    rng = {int(m[1]) for f in folder.iterdir() if (m := _RNG_STATE.match(f.name))}
+    dcp = {int(m[1]) for d in shards for f in d.iterdir() if (m := _DCP_SHARD.match(f.name))}
+    zero: dict[tuple[Path, str, int, str], set[int]] = {}  # one family per file name without its data-parallel rank
+    for tag in tags:
+        for f in tag.iterdir():
+            if m := _ZERO_PARTITION.match(f.name):
+                zero.setdefault((tag, m[1], int(m[3]), m[4]), set()).add(int(m[2]))
+    if any(ranks != set(range(len(ranks))) for ranks in zero.values()):
+        return False
+    processes = max((max(ranks) + 1 for ranks in (rng, dcp, *zero.values()) if ranks), default=1)
+    processes = max(processes, 2) if rng else processes  # rng_state_N.pth: several processes trained
+    data_parallel = all(mp == 0 for _, _, mp, _ in zero)  # with model parallelism a family holds fewer ranks
+    if data_parallel and any(len(ranks) != processes for ranks in zero.values()):
+        return False
+    return not rng or set(range(1, processes)) <= rng  # rank 0 writes its own before trainer_state.json
 
 
 def prepare_output_dir(training_args: Any, overwrite: bool = False) -> tuple[Path, str | None]:
