@@ -59,6 +59,7 @@ def main(argv=None):
         merge_lora,
         parameter_counts,
         quantization_name,
+        saved_modules_in_model_dtype,
     )
     from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import (
@@ -103,6 +104,8 @@ def main(argv=None):
         processing_class=tokenizer,
         peft_config=peft_config,
     )
+    if model_args.load_in_4bit or model_args.load_in_8bit:
+        saved_modules_in_model_dtype(trainer.model)
     if hasattr(trainer.train_dataset, "__len__") and len(trainer.train_dataset) == 0:
         raise UserError(f"no training chat fits max_length {training_args.max_length}; raise --max_length")
     save_run_config(out, data_args, model_args, run_args, training_args, recipe="sft")

@@ -377,6 +377,20 @@ def quantization_name(args) -> str | None:
     return args.bnb_4bit_quant_type if args.load_in_4bit else "int8" if args.load_in_8bit else None
 
 
+def saved_modules_in_model_dtype(model) -> None:
+    """Puts the whole layers LoRA trains (``modules_to_save``) back in the dtype of the layers they copy.
+
+    TRL casts every trainable parameter of a quantized (QLoRA) model to bf16, as the QLoRA paper does for adapters.
+    LoRA layers cast their input; a whole copied layer (the embedding and head that grow for ChatML) does not, and
+    outside TRL's fused loss (generation) it meets fp32 activations: a dtype error.
+    """
+    from peft.utils.other import ModulesToSaveWrapper
+
+    for module in model.modules():
+        if isinstance(module, ModulesToSaveWrapper):
+            module.modules_to_save.to(next(module.original_module.parameters()).dtype)
+
+
 def parameter_numel(param) -> int:
     """A parameter's real number of values: ZeRO-3 partitions it (``numel`` 0 on each rank, ``ds_numel`` whole), and
     bitsandbytes packs two 4-bit values per byte (the layer's shape is in ``quant_state``)."""
