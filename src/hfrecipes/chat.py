@@ -132,10 +132,10 @@ def check_chat_template(tokenizer, name: str, chat_template_path: str | None = N
 def write_chatml_source(folder: str | Path) -> str:
     """A minimal tokenizer folder holding only the ChatML template and its tokens, for ``trl.clone_chat_template``.
 
-    The fallback for a base model with no chat template (GPT-2, Llama 3 base): TRL's ``SFTTrainer`` given this folder
-    as ``chat_template_path`` copies the template, adds ``<|im_start|>``/``<|im_end|>`` to the tokenizer, makes
-    ``<|im_end|>`` the EOS (tokenizer, model config, generation config), resizes the embedding and, with LoRA, trains
-    the new tokens' rows. The template marks assistant turns with ``{% generation %}`` for the loss mask.
+    The fallback for a base model with no chat template (GPT-2, Llama 3 base, see :func:`prepare_chat_training`):
+    cloned from this folder, TRL copies the template, adds ``<|im_start|>``/``<|im_end|>`` to the tokenizer, makes
+    ``<|im_end|>`` the EOS (tokenizer, model config, generation config) and resizes the embedding. The template marks
+    assistant turns with ``{% generation %}`` for the loss mask.
     """
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast

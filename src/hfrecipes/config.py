@@ -135,7 +135,14 @@ class _Parser:
             outputs = self.parser.parse_args_into_dataclasses(args=args, look_for_args_file=False)
         except (ValueError, TypeError) as err:  # raised by a dataclass __post_init__
             raise UserError(str(err).splitlines()[0]) from None
-        return outputs[: len(self.dataclass_types)]
+        outputs = outputs[: len(self.dataclass_types)]
+        for cfg in outputs:  # an optimizer bitsandbytes cannot run here fails now, not at the first step
+            if hasattr(cfg, "optim"):
+                from .modeling import bitsandbytes_optimizer_problem
+
+                if problem := bitsandbytes_optimizer_problem(cfg.optim):
+                    raise UserError(problem)
+        return outputs
 
 
 def parse_config(

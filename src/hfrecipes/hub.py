@@ -248,27 +248,29 @@ def load_error(err: BaseException, what: str, name: str, revision: str | None = 
     their own classes) and names the id and the fix for: a missing or private repo, a gated repo, a missing revision,
     a missing config or split, a script dataset, and no connection (offline, or not in the cache).
     """
-    from huggingface_hub import constants
+    from datasets.exceptions import DatasetNotFoundError
+    from huggingface_hub import constants, errors
 
     offline = constants.HF_HUB_OFFLINE
     at = f" at revision '{revision}'" if revision else ""
     for e in _chain(err):
-        names, text = _names(e), str(e)
+        text = str(e)
         first = text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
-        if "GatedRepoError" in names:
+        if isinstance(e, errors.GatedRepoError):  # a RepositoryNotFoundError: test it first
             return (
                 f"{what} '{name}' is gated: accept its conditions on its Hub page, then log in with a token that "
                 "may read it (HF_TOKEN or `hf auth login`)"
             )
-        if "RevisionNotFoundError" in names or "RevisionResolutionError" in names:
+        if isinstance(e, errors.RevisionNotFoundError | errors.RevisionResolutionError):
             return f"{what} '{name}' has no revision '{revision}'; give an existing branch, tag or commit"
-        if names & {"RepositoryNotFoundError", "DatasetNotFoundError"}:
-            if offline and "DatasetNotFoundError" in names:
+        if isinstance(e, errors.RepositoryNotFoundError | DatasetNotFoundError):
+            if offline and isinstance(e, DatasetNotFoundError):  # datasets' word for "not in the cache" offline
                 break
             return (
                 f"no {what} '{name}'{at} on the Hub, or it is private; check the id (owner/name), or log in "
                 "(HF_TOKEN or `hf auth login`) if it is yours"
             )
+        # datasets raises these as RuntimeError / ValueError: only the message tells them apart
         if "Dataset scripts are no longer supported" in text:
             return (
                 f"dataset '{name}' is a loading script, which datasets >= 4 does not run; pick a version of it stored "
@@ -279,9 +281,9 @@ def load_error(err: BaseException, what: str, name: str, revision: str | None = 
             return f"dataset '{name}' has no config {first.split()[1]}; set --dataset_config to one of {available}"
         if text.startswith(("Unknown split", "Bad split")):
             return f"dataset '{name}': {first}; name the split with --dataset_train_split / --dataset_eval_split"
-        if "OfflineModeIsEnabled" in names or "LocalEntryNotFoundError" in names:
+        if isinstance(e, errors.OfflineModeIsEnabled | errors.LocalEntryNotFoundError | ConnectionError):
             break
-        if names & {"ConnectError", "ConnectionRefusedError", "ConnectionError", "TimeoutException"}:
+        if _names(e) & {"ConnectError", "TimeoutException"}:  # httpx's or httpx2's, whichever huggingface_hub uses
             break
     else:
         return None

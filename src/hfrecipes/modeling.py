@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -266,8 +265,8 @@ def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = Fal
     if Path(name).is_dir():
         name = str(Path(name).resolve())
     quantization = get_quantization_config(args)
-    adapter = Path(name) / "adapter_config.json"
-    if adapter.is_file() and tokenizer is not None and len(tokenizer) > _base_rows(adapter, trust_remote_code):
+    adapter = (Path(name) / "adapter_config.json").is_file()
+    if adapter and tokenizer is not None and len(tokenizer) > _base_rows(name, trust_remote_code):
         # A LoRA adapter trained with tokens its base lacks (ChatML cloned into GPT-2) saved the grown embedding:
         # the base must grow to the tokenizer first, which transformers' own adapter loading does not do.
         return _load_grown_adapter(name, args, tokenizer, trust_remote_code)
@@ -341,11 +340,11 @@ def bitsandbytes_optimizer_problem(optim: str) -> str | None:
 
     Paged ones run on CPU too, as plain ones (nothing to page to), with a warning from bitsandbytes.
     """
-    import torch
-
     optim = str(getattr(optim, "value", optim))
     if optim not in BITSANDBYTES_OPTIMIZERS:
         return None
+    import torch
+
     # Before 0.50 they step on GPUs only ("All input tensors need to be on the same GPU" on CPU tensors)
     return bitsandbytes_problem(f"--optim {optim}", "0.46.1" if torch.cuda.is_available() else "0.50.0")
 
@@ -417,42 +416,36 @@ def merge_lora(model, adapter_dir: str | Path, args: PretrainedModelArguments, t
     """
     if not (args.load_in_4bit or args.load_in_8bit):
         return model.merge_and_unload()
-    from peft import PeftModel
-
-    base_args = copy.copy(args)
-    base_args.load_in_4bit = base_args.load_in_8bit = False
-    base_args.model_name_or_path = model.peft_config[model.active_adapter].base_model_name_or_path
-    base = load_causal_lm(base_args, trust_remote_code)
-    trained = model.get_base_model()
-    rows = base.get_input_embeddings().num_embeddings
-    if trained.get_input_embeddings().num_embeddings != rows:
-        # The rows of tokens added for training (ChatML, a pad token) were drawn at random when the trained model
-        # grew: copy them from it (where the adapter saved the whole embedding, loading it overwrites them anyway).
-        base.resize_token_embeddings(trained.get_input_embeddings().num_embeddings)
-        for get in ("get_input_embeddings", "get_output_embeddings"):
-            source, target = getattr(trained, get)(), getattr(base, get)()
-            if source is not None and target is not None:
-                target.weight.data[rows:] = source.weight.data[rows:].to(target.weight.dtype)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    logger.info("Adapter merged into a %s copy of %s", merged.dtype, base_args.model_name_or_path)
+    rows = model.get_base_model().get_input_embeddings().num_embeddings  # grown for ChatML: peft saved the rows
+    merged = _base_with_adapter(adapter_dir, args, rows, trust_remote_code).merge_and_unload()
+    logger.info("Adapter merged into a %s copy of its base", merged.dtype)
     return mark_causal_lm_loss(merged)
 
 
-def _base_rows(adapter_config: Path, trust_remote_code: bool) -> int:
+def _base_rows(folder: str, trust_remote_code: bool) -> int:
+    from peft import PeftConfig
     from transformers import AutoConfig
 
-    base = json.loads(adapter_config.read_text(encoding="utf-8"))["base_model_name_or_path"]
+    base = PeftConfig.from_pretrained(folder).base_model_name_or_path
     return AutoConfig.from_pretrained(base, trust_remote_code=trust_remote_code).get_text_config().vocab_size
 
 
 def _load_grown_adapter(folder: str, args, tokenizer, trust_remote_code: bool):
+    return mark_causal_lm_loss(_base_with_adapter(folder, args, len(tokenizer), trust_remote_code))
+
+
+def _base_with_adapter(folder: str | Path, args, rows: int, trust_remote_code: bool):
+    """The adapter's base model, unquantized (``args.dtype``) and grown to ``rows`` embedding rows, with the adapter
+    applied (``PeftModel.from_pretrained``; peft saved the grown embedding rows with it)."""
     from peft import PeftConfig, PeftModel
 
     base_args = copy.copy(args)
-    base_args.model_name_or_path = PeftConfig.from_pretrained(folder).base_model_name_or_path
+    base_args.load_in_4bit = base_args.load_in_8bit = False
+    base_args.model_name_or_path = PeftConfig.from_pretrained(str(folder)).base_model_name_or_path
     base = load_causal_lm(base_args, trust_remote_code)
-    base.resize_token_embeddings(len(tokenizer))
-    return mark_causal_lm_loss(PeftModel.from_pretrained(base, folder))
+    if rows > base.get_input_embeddings().num_embeddings:
+        base.resize_token_embeddings(rows)
+    return PeftModel.from_pretrained(base, str(folder))
 
 
 _PICKLE_WEIGHTS = ("pytorch_model*.bin", "*.pt", "*.pth", "*.ckpt")

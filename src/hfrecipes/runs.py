@@ -167,7 +167,7 @@ def staged_save(output_dir: str | Path) -> Iterator[Path]:
         return
     (out / RESULTS_FILE).unlink(missing_ok=True)
     staged = {entry.name for entry in staging.iterdir()}
-    if staged & _MODEL_FILES:  # a new model replaces the old one whole: no stale adapter beside full weights
+    if staged & set(_WEIGHTS):  # a new model replaces the old one whole: no stale adapter beside full weights
         for stale in [p for pattern in _MODEL_FILE_PATTERNS for p in out.glob(pattern)]:
             if stale.name not in staged and stale.is_file():
                 stale.unlink()
@@ -187,7 +187,6 @@ _MODEL_FILE_PATTERNS = (
     "adapter_model.safetensors",
     "adapter_config.json",
 )
-_MODEL_FILES = {"model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors"}
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # A checkpoint's weights: saved by save_model, or only in FSDP's and DeepSpeed's own formats (FSDP's full state dict,
 # its sharded state dict, ZeRO-3 partitions without a gathered copy), which the Trainer loads from on resume.
