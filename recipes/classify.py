@@ -1,10 +1,10 @@
 """Fine-tune a pretrained causal LM for sequence classification (GLUE or your own task) with the HF Trainer.
 
-    accelerate launch recipes/classify.py            # builtin task (stdlib area of a docstring) on outputs/pretrain
-    accelerate launch recipes/classify.py --config recipes/configs/classify/sst2.yaml --glue_dir ../shared/data/glue
-    accelerate launch recipes/classify.py --task_name rte --glue_dir glue_data --model_name_or_path outputs/my-lm
-    accelerate launch recipes/classify.py --task_name mnli --model_name_or_path openai-community/gpt2   # Hub GLUE
-    accelerate launch recipes/classify.py --train_file train.csv --validation_file dev.csv \\
+    hfrecipes launch recipes/classify.py            # builtin task (stdlib area of a docstring) on outputs/pretrain
+    hfrecipes launch recipes/classify.py --config recipes/configs/classify/sst2.yaml --glue_dir ../shared/data/glue
+    hfrecipes launch recipes/classify.py --task_name rte --glue_dir glue_data --model_name_or_path outputs/my-lm
+    hfrecipes launch recipes/classify.py --task_name mnli --model_name_or_path openai-community/gpt2   # Hub GLUE
+    hfrecipes launch recipes/classify.py --train_file train.csv --validation_file dev.csv \\
         --text_column review --label_column stars --output_dir outputs/reviews
 
 `--model_name_or_path` takes the output folder of recipes/pretrain.py (or any Hub id). Writes the model and tokenizer
@@ -125,6 +125,7 @@ def main(argv=None):
     for split in sorted(s for s in encoded if s.startswith("validation")):
         prefix = "eval" + split.removeprefix("validation")
         metrics.update(trainer.evaluate(encoded[split], metric_key_prefix=prefix))
+        metrics[f"{prefix}_samples"] = len(encoded[split])
     prediction_files = []
     for split in sorted(s for s in encoded if s.startswith("test")):
         test = encoded[split]

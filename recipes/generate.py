@@ -49,10 +49,13 @@ CONFIG_CLASSES = (GenerateArguments,)
 
 
 def join_repeated(argv: list[str], flag: str = "--prompt") -> list[str]:
-    """``--prompt a --prompt b`` gives two turns; argparse alone would keep only the last one."""
+    """``--prompt a --prompt b`` (or ``--prompt=a --prompt=b``) gives two turns; argparse alone keeps the last one."""
     values, rest, i = [], [], 0
     while i < len(argv):
-        if argv[i] == flag:
+        if argv[i].startswith(f"{flag}="):
+            values.append(argv[i].split("=", 1)[1])
+            i += 1
+        elif argv[i] == flag:
             i += 1
             while i < len(argv) and not argv[i].startswith("--"):
                 values.append(argv[i])
@@ -61,6 +64,19 @@ def join_repeated(argv: list[str], flag: str = "--prompt") -> list[str]:
             rest.append(argv[i])
             i += 1
     return rest + ([flag, *values] if values else [])
+
+
+def model_argument(argv: list[str]) -> list[str]:
+    """``generate FOLDER ...`` = ``generate --model_name_or_path FOLDER ...``, as ``push`` and ``report`` take a folder
+    positionally or as a flag. The folder comes first; given both ways, it is an error."""
+    if not argv or argv[0].startswith("-"):
+        return argv
+    flag = "--model_name_or_path"
+    if any(a == flag or a.startswith(f"{flag}=") for a in argv[1:]):
+        from hfrecipes.config import UserError
+
+        raise UserError(f"the model is given twice ({argv[0]} and {flag}); give it once, either way")
+    return [flag, *argv]
 
 
 def user_turns(args: GenerateArguments):
@@ -76,9 +92,7 @@ def user_turns(args: GenerateArguments):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-"):  # `hfrecipes generate outputs/sft`, as push and report take it
-        argv = ["--model_name_or_path", *argv]
-    (args,) = parse_config(CONFIG_CLASSES, join_repeated(argv))
+    (args,) = parse_config(CONFIG_CLASSES, join_repeated(model_argument(argv)))
     from transformers import set_seed
 
     from hfrecipes.chat import is_chat_model

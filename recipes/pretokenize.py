@@ -3,7 +3,7 @@
     python recipes/pretokenize.py                                # builtin:python-docs, outputs/tokenizer, block 128
     python recipes/pretokenize.py --train_file "corpus/*.txt" --tokenizer_name outputs/my-tok --block_size 256 \
         --num_proc 8 --output_dir outputs/my-corpus-256
-    accelerate launch recipes/pretrain.py --dataset_name outputs/my-corpus-256 --tokenizer_name outputs/my-tok \
+    hfrecipes launch recipes/pretrain.py --dataset_name outputs/my-corpus-256 --tokenizer_name outputs/my-tok \
         --block_size 256 --num_train_epochs 3
 
 Loads text through `hfrecipes.data` (builtin corpus, local files or a Hub dataset), tokenizes it with a batched,

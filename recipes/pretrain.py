@@ -1,10 +1,10 @@
 """Pretrain GPT-2 from scratch with the HF Trainer.
 
-    accelerate launch recipes/pretrain.py                        # builtin:python-docs, tiny model, ~2 min on CPU
-    accelerate launch recipes/pretrain.py --config recipes/configs/pretrain/shakespeare.yaml
-    accelerate launch --config_file accelerate_configs/cpu.yaml recipes/pretrain.py --max_train_minutes 5
-    accelerate launch recipes/pretrain.py --dataset_name outputs/pretokenized   # blocks from recipes/pretokenize.py
-    accelerate launch recipes/pretrain.py --model_name_or_path openai-community/gpt2 --train_file "corpus/*.txt"
+    hfrecipes launch recipes/pretrain.py                        # builtin:python-docs, tiny model, ~2 min on CPU
+    hfrecipes launch recipes/pretrain.py --config recipes/configs/pretrain/shakespeare.yaml
+    hfrecipes launch --config_file accelerate_configs/cpu.yaml recipes/pretrain.py --max_train_minutes 5
+    hfrecipes launch recipes/pretrain.py --dataset_name outputs/pretokenized   # blocks from recipes/pretokenize.py
+    hfrecipes launch recipes/pretrain.py --model_name_or_path openai-community/gpt2 --train_file "corpus/*.txt"
         # continued pretraining: adapts a model on raw text (configs/pretrain/continued.yaml unless --config)
 
 Needs a tokenizer (recipes/train_tokenizer.py, or any Hub id via --tokenizer_name). Writes the model

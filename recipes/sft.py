@@ -1,8 +1,8 @@
 """Supervised fine-tuning (SFT) with TRL's SFTTrainer: chat data, loss on the assistant turns, optional LoRA/QLoRA.
 
-    accelerate launch recipes/sft.py              # builtin:python-docs questions on outputs/pretrain, ~1-2 min on CPU
-    accelerate launch recipes/sft.py --config recipes/configs/sft/alpaca.yaml --train_file alpaca_en_demo.json
-    accelerate launch recipes/sft.py --config recipes/configs/sft/lora.yaml --merge_adapter
+    hfrecipes launch recipes/sft.py              # builtin:python-docs questions on outputs/pretrain, ~1-2 min on CPU
+    hfrecipes launch recipes/sft.py --config recipes/configs/sft/alpaca.yaml --train_file alpaca_en_demo.json
+    hfrecipes launch recipes/sft.py --config recipes/configs/sft/lora.yaml --merge_adapter
     hfrecipes generate --model_name_or_path outputs/sft --prompt 'What does the function `json.dumps` do?'
 
 Starts from a model folder (recipes/pretrain.py, `make demo`) or a Hub id. Data: `messages`, `prompt`/`completion` or

@@ -1,7 +1,7 @@
 """Train a byte-level BPE tokenizer (GPT-2 style) with the `tokenizers` library.
 
-    accelerate launch recipes/train_tokenizer.py                 # builtin:python-docs, offline
-    accelerate launch recipes/train_tokenizer.py --config recipes/configs/train_tokenizer/shakespeare.yaml
+    hfrecipes launch recipes/train_tokenizer.py                 # builtin:python-docs, offline
+    hfrecipes launch recipes/train_tokenizer.py --config recipes/configs/train_tokenizer/shakespeare.yaml
     python recipes/train_tokenizer.py --train_file my/*.txt --vocab_size 8192 --output_dir outputs/my-tok
 
 Writes a `PreTrainedTokenizerFast` (AutoTokenizer.from_pretrained(output_dir) loads it) with `<|endoftext|>`

@@ -64,6 +64,21 @@ def _pickle_weights(tmp: Path, lm: Path | None) -> None:
     (tmp / "model" / "model.safetensors").unlink()
 
 
+def _broken_saved_folder(tmp: Path, lm: Path | None) -> None:
+    """A save_to_disk folder whose Arrow file was cut short (a copy that stopped halfway)."""
+    from datasets import Dataset
+
+    Dataset.from_dict({"text": [f"saved document {i}" for i in range(200)]}).save_to_disk(str(tmp / "saved"))
+    arrow = next((tmp / "saved").glob("*.arrow"))
+    arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
+
+
+def _jsonl(rows: list) -> str:
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+DOCS = [{"text": f"document number {i}"} for i in range(40)]
+CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
 OUT = ("--output_dir", "{out}")
 CASES = [
     # --- config files and flags
@@ -116,6 +131,37 @@ CASES = [
         ("--config", "{tmp}/nope.yaml", *OUT),
         "config file not found",
         subprocess=True,
+    ),
+    Case(
+        "empty-yaml",
+        "train_tokenizer",
+        "empty YAML config file",
+        ("--config", "{tmp}/empty.yaml", *OUT),
+        "empty.yaml is empty; write field: value lines in it, or leave out --config",
+        files={"empty.yaml": "# nothing here yet\n"},
+    ),
+    Case(
+        "yaml-not-a-mapping",
+        "pretrain",
+        "YAML config whose top level is a list",
+        ("--config", "{tmp}/list.yaml", *OUT),
+        "list.yaml must be a YAML mapping of field: value, not a list",
+        files={"list.yaml": "- learning_rate: 0.1\n- max_steps: 10\n"},
+    ),
+    Case(
+        "config-is-a-folder",
+        "sft",
+        "`--config=` naming a folder",
+        ("--config={tmp}/configs", *OUT),
+        "/configs is a folder; give a YAML file (e.g. ",
+        files={"configs/lora.yaml": "lora_r: 8\n"},
+    ),
+    Case(
+        "output-dir-not-writable",
+        "pretrain",
+        "`--output_dir` that cannot be made (a path through a file)",
+        ("--output_dir", f"{{out}}/{SENTINEL}/run"),
+        "(Not a directory); pick another --output_dir",
     ),
     # --- data
     Case(
@@ -206,6 +252,122 @@ CASES = [
         "the train data has columns text, label; SFT needs 'messages' (chat), 'prompt' + 'completion'",
         files={"d.jsonl": "".join(json.dumps({"text": f"line {i}", "label": i}) + "\n" for i in range(40))},
         needs_lm=True,
+    ),
+    # --- data files, through one error boundary (hfrecipes.datafiles): FILE line N: what is wrong; fix
+    Case(
+        "broken-jsonl-line",
+        "train_tokenizer",
+        "JSONL file with a broken line",
+        ("--train_file", "{tmp}/d.jsonl", *OUT),
+        "d.jsonl line 3: not valid JSON (Expecting value at column 10); fix or remove that line",
+        files={"d.jsonl": _jsonl(DOCS[:2]) + '{"text": broken\n' + _jsonl(DOCS[2:])},
+    ),
+    Case(
+        "jsonl-line-is-a-list",
+        "train_tokenizer",
+        "JSONL line that is a list, not an object",
+        ("--train_file", "{tmp}/d.jsonl", *OUT),
+        "d.jsonl line 2: a list, not a JSON object; write one object per line",
+        files={"d.jsonl": _jsonl([DOCS[0], ["document", "one"], *DOCS[1:]])},
+    ),
+    Case(
+        "json-object-not-list",
+        "train_tokenizer",
+        ".json file holding one object where a list of rows was expected",
+        ("--train_file", "{tmp}/d.json", *OUT),
+        "d.json line 1: a JSON object where a list of rows was expected (its rows look like the list under 'data')",
+        files={"d.json": json.dumps({"version": 1, "data": DOCS}, indent=2)},
+    ),
+    Case(
+        "ragged-csv-row",
+        "train_tokenizer",
+        "CSV row with more fields than the header",
+        ("--train_file", "{tmp}/d.csv", *OUT),
+        "d.csv line 4 has 3 fields, the header has 2; fix or remove that row, or quote a field that holds a comma",
+        files={"d.csv": "text,source\nfirst doc,a\nsecond doc,b\nthird, with a comma,c\nfourth doc,d\n"},
+    ),
+    Case(
+        "ragged-tsv-row",
+        "train_tokenizer",
+        "TSV row with more fields than the header",
+        ("--train_file", "{tmp}/d.tsv", *OUT),
+        "d.tsv line 3 has 3 fields, the header has 2; fix or remove that row",
+        files={"d.tsv": "text\tsource\nfirst doc\ta\nsecond\tdoc\tb\n"},
+    ),
+    Case(
+        "ragged-glue-tsv-row",
+        "classify",
+        "GLUE SST-2 TSV row with more fields than the header",
+        ("--task_name", "sst2", "--model_name_or_path", "{lm}", "--train_file", "{tmp}/train.tsv", *OUT),
+        "train.tsv line 3 has 3 fields, the header has 2; fix or remove that row",
+        files={"train.tsv": "sentence\tlabel\nnice film\t1\nbad film\t0\t0\ngood\t1\n"},
+        needs_lm=True,
+    ),
+    Case(
+        "header-only-csv",
+        "train_tokenizer",
+        "CSV file with a header and no rows",
+        ("--train_file", "{tmp}/d.csv", *OUT),
+        "d.csv has a header (text,source) but no rows; add rows below it",
+        files={"d.csv": "text,source\n"},
+    ),
+    Case(
+        "not-parquet",
+        "train_tokenizer",
+        ".parquet file that is not parquet",
+        ("--train_file", "{tmp}/d.parquet", *OUT),
+        "d.parquet is not a parquet file (it does not begin with the magic bytes PAR1)",
+        files={"d.parquet": "text\nthis is a CSV file under another name\n"},
+    ),
+    Case(
+        "binary-txt",
+        "train_tokenizer",
+        "binary file with a .txt extension",
+        ("--train_file", "{tmp}/image.txt", *OUT),
+        "image.txt is binary data, not text (a NUL byte at byte 8); give a UTF-8 text file",
+        files={"image.txt": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10"},
+    ),
+    Case(
+        "train-file-is-a-folder",
+        "train_tokenizer",
+        "`--train_file` naming a folder",
+        ("--train_file", "{tmp}/docs", *OUT),
+        "docs is a folder, not a data file; name the files in it, e.g. --train_file '",
+        files={"docs/a.txt": "first document\n", "docs/b.txt": "second document\n"},
+    ),
+    Case(
+        "broken-saved-folder",
+        "train_tokenizer",
+        "`save_to_disk` folder with a cut-short Arrow file (`--dataset_name DIR`)",
+        ("--dataset_name", "{tmp}/saved", *OUT),
+        "data-00000-of-00001.arrow is not a readable Arrow file (",
+        setup=_broken_saved_folder,
+    ),
+    Case(
+        "sft-turn-without-role",
+        "sft",
+        "SFT `messages` with a turn that has no role",
+        ("--model_name_or_path", "{lm}", "--train_file", "{tmp}/d.jsonl", *OUT),
+        "the train data row 3: turn 2 has no 'role'",
+        files={"d.jsonl": _jsonl([CHAT, CHAT, {"messages": [CHAT["messages"][0], {"content": "?"}]}, *[CHAT] * 37])},
+        needs_lm=True,
+    ),
+    Case(
+        # Fails lazily, while the stream is read: train_tokenizer reads it in hfrecipes.data.iter_text_batches, whose
+        # boundary reports it; inside the Trainer (pretrain, sft) config.cli_main does, with reader_error_message.
+        "streaming-broken-jsonl-line",
+        "train_tokenizer",
+        "streamed JSONL file with a broken line (`--streaming true`)",
+        ("--train_file", "{tmp}/d.jsonl", "--streaming", "true", "--max_eval_samples", "5", *OUT),
+        "d.jsonl line 30: not valid JSON (Expecting value at column 10); fix or remove that line",
+        files={"d.jsonl": _jsonl(DOCS[:29]) + '{"text": broken\n' + _jsonl(DOCS[29:])},
+    ),
+    Case(
+        "missing-dataset-folder",
+        "train_tokenizer",
+        "`--dataset_name` naming a folder that does not exist",
+        ("--dataset_name", "{tmp}/no-such-folder", *OUT),
+        "no-such-folder; give a save_to_disk folder, data files with --train_file, or a Hub dataset id (owner/name)",
     ),
     Case(
         "unknown-glue-task",

@@ -240,7 +240,9 @@ def test_mnli_matched_and_mismatched(tiny_lm, tmp_path):
              "--output_dir", str(out))  # fmt: skip
     res = results(out)
     assert res["label_names"] == ["entailment", "neutral", "contradiction"]
-    assert 0 <= res["eval_accuracy"] <= 1 and 0 <= res["eval_mismatched_accuracy"] <= 1
+    # Each dev file is scored whole: 30 examples each, so accuracy is a count out of 30.
+    assert res["eval_samples"] == res["eval_mismatched_samples"] == 30
+    assert (res["eval_accuracy"] * 30) == pytest.approx(round(res["eval_accuracy"] * 30))
     assert res["prediction_files"] == ["MNLI-m.tsv", "MNLI-mm.tsv"]
     predicted = read_tsv(out / "MNLI-mm.tsv")
     assert len(predicted) == 12 and {r["prediction"] for r in predicted} <= set(res["label_names"])
@@ -279,10 +281,15 @@ def test_new_task_from_csv_with_string_labels(reviews, tiny_lm, tmp_path):
         "--output_dir", str(out), "--max_steps", "45",
     )  # fmt: skip
     res = results(out)
-    assert res["label_names"] == ["bad", "good", "meh"] and 0 <= res["eval_accuracy"] <= 1
+    assert res["label_names"] == ["bad", "good", "meh"] and res["eval_samples"] == 60
     assert {r["prediction"] for r in read_tsv(out / "predictions.tsv")} <= {"bad", "good", "meh"}
+    # The saved model, through transformers' pipeline, scores the dev file as the run reported.
     classifier = pipeline("text-classification", model=str(out))
-    assert classifier("the film was lovely")[0]["label"] in {"bad", "good", "meh"}
+    with open(dev, newline="") as f:
+        rows = list(csv.DictReader(f))
+    predicted = [p["label"] for p in classifier([r["review"] for r in rows], batch_size=1)]
+    right = sum(p == r["stars"] for p, r in zip(predicted, rows, strict=True))
+    assert right / len(rows) == pytest.approx(res["eval_accuracy"])
 
 
 def test_killed_run_resumes_with_the_same_command(tiny_lm, tmp_path, caplog):

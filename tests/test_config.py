@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -6,7 +7,8 @@ import pytest
 import yaml
 from conftest import ROOT, load_recipe
 
-from hfrecipes.config import UserError, check_config_file, config_to_dict, parse_config
+from hfrecipes import validation
+from hfrecipes.config import UserError, _Parser, check_config_file, config_to_dict, parse_config
 
 
 @dataclass
@@ -108,19 +110,27 @@ def test_every_recipe_config_parses(path):
     assert lines[0].startswith("#") and any("Launch" in line or "launch" in line for line in lines[:4]), (
         "a config starts with a comment saying what it trains and how to launch it"
     )
-    values = check_config_file(module.CONFIG_CLASSES, path)
-    assert values, "keys are valid field names and values have the fields' types"
+    values = check_config_file(module.CONFIG_CLASSES, path)  # keys are fields, values have the fields' types
+    assert set(values) == set(yaml.safe_load(path.read_text()))
+    # and every value is in range (machine checks aside: gpt2_small.yaml's bf16 is for GPUs)
+    parser = _Parser(module.CONFIG_CLASSES)
+    fields = {f.name: f for cls in module.CONFIG_CLASSES for f in dataclasses.fields(cls)}
+    types = validation.declared_types(module.CONFIG_CLASSES)
+    assert validation.check_namespace(values, parser.actions, fields, str, types) is None
 
 
 def test_every_accelerate_config_parses():
     from accelerate.commands.config.config_args import load_config_from_file
 
     paths = sorted((ROOT / "accelerate_configs").glob("*.yaml"))
-    assert paths
+    assert {"cpu.yaml", "cpu_ddp.yaml", "cpu_fsdp.yaml", "single_gpu.yaml", "multi_gpu.yaml"} <= {
+        p.name for p in paths
+    }
     for path in paths:
         assert path.read_text().startswith("#")
         cfg = load_config_from_file(str(path))
-        assert cfg.num_processes >= 1
+        one = cfg.distributed_type == "NO"
+        assert cfg.num_processes == 1 if one else cfg.num_processes >= 2, f"{path.name}: {cfg.num_processes} processes"
         ds_file = (cfg.deepspeed_config or {}).get("deepspeed_config_file")
         if ds_file:  # validated even where DeepSpeed is not installed
             assert json.loads((ROOT / ds_file).read_text())["zero_optimization"]["stage"] in (2, 3)

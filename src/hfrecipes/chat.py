@@ -36,11 +36,31 @@ QUESTIONS = {
 _SIGNATURE = re.compile(r"^[\w.]+\(.*\)\s*(->.*)?$")
 
 
+ROLES = ("system", "user", "assistant", "tool")  # the roles a message may have (and a few templates' own)
+_OTHER_ROLES = ("developer", "ipython")
+TURNS = "'messages' must be lists of {'role': ..., 'content': ...} turns with a string content"
+
+
+class _RowProblem(ValueError):
+    """What is wrong with one row, without the row's number (the caller adds it)."""
+
+
 def to_messages(ds, split: str = "train"):
-    """The dataset with one ``messages`` column, whatever supported format it came in."""
+    """The dataset with one ``messages`` column, whatever supported format it came in.
+
+    Rows are checked as they are converted (a stream: as it is read): a row that is not a chat of
+    ``{"role", "content"}`` turns with a known role and string content is an error naming the row
+    (``the train data row N: ...``). A ``messages`` column used as is is checked without a pass in Python where its
+    type already says each turn is a role and a content string (see :func:`check_messages`).
+    """
     columns = ds.column_names or list(next(iter(ds)).keys())
+    streaming = not hasattr(ds, "__len__")
     if "messages" in columns:
         ds = ds.select_columns(["messages"])
+        if streaming:
+            ds = ds.map(lambda row, i: _checked(row["messages"], i, split), with_indices=True)
+        else:
+            check_messages(ds, split)
     else:
         if {"prompt", "completion"} <= set(columns):
             convert = _from_prompt_completion
@@ -48,16 +68,104 @@ def to_messages(ds, split: str = "train"):
             convert = _from_alpaca
         else:
             raise UserError(f"the {split} data has columns {', '.join(columns)}; SFT needs {FORMATS}")
-        kwargs = {"desc": f"Converting {split} to messages"} if hasattr(ds, "__len__") else {}
-        ds = ds.map(lambda row: {"messages": convert(row)}, remove_columns=columns, **kwargs)
-    first = next(iter(ds))["messages"]
-    if not isinstance(first, list) or not all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in first):
-        raise UserError(f"the {split} data's 'messages' must be lists of {{'role': ..., 'content': ...}} turns")
+
+        def converted(row, i):
+            try:
+                messages = convert(row)
+            except _RowProblem as problem:
+                raise UserError(f"the {split} data row {i + 1}: {problem}") from None
+            return _checked(messages, i, split)
+
+        kwargs = {"desc": f"Converting {split} to messages"} if not streaming else {}
+        ds = ds.map(converted, with_indices=True, remove_columns=columns, **kwargs)
+    if streaming:
+        next(iter(ds), None)  # the first row now, not at the first training step
     return ds
+
+
+def messages_problem(messages) -> str | None:
+    """What is wrong with one row's ``messages`` (a list of ``{"role", "content"}`` turns), or ``None``."""
+    if not isinstance(messages, list):
+        return f"'messages' is {_kind(messages)}, not a list of turns"
+    if not messages:
+        return "'messages' is an empty list, with no turns"
+    for k, turn in enumerate(messages, 1):
+        if not isinstance(turn, dict):
+            return f"turn {k} is {_kind(turn)}, not a {{'role': ..., 'content': ...}} object"
+        role = turn.get("role")
+        if role is None:
+            sharegpt = " (ShareGPT turns: rename 'from'/'value' to 'role'/'content', human/gpt to user/assistant)"
+            return f"turn {k} has no 'role' ({', '.join(ROLES)}){sharegpt if 'from' in turn else ''}"
+        if role not in ROLES + _OTHER_ROLES:
+            return f"turn {k} has role {role!r}, not one of {', '.join(ROLES)}"
+        content = turn.get("content")
+        if content is None:
+            return f"turn {k} has no 'content'"
+        if not isinstance(content, str):
+            return f"turn {k}'s content is {_kind(content)}, not a string"
+    return None
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "null"
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
+
+
+def _checked(messages, i: int, split: str) -> dict:
+    if problem := messages_problem(messages):
+        raise UserError(f"the {split} data row {i + 1}: {problem}; {TURNS}")
+    return {"messages": messages}
+
+
+def check_messages(ds, split: str = "train") -> None:
+    """Raises ``UserError`` naming the first row of a map-style dataset whose ``messages`` are not a chat.
+
+    Where the column's type is a list of ``{role: string, content: string, ...}`` structs, only nulls, empty chats
+    and unknown roles are possible: those are found with Arrow compute, a batch at a time, without building Python
+    objects. Any other type (mixed types stored as JSON, other fields) is checked row by row.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    start = 0
+    if not _typed_turns(ds.features["messages"]):
+        for batch in ds.iter(batch_size=1000):
+            for j, messages in enumerate(batch["messages"]):
+                _checked(messages, start + j, split)
+            start += len(batch["messages"])
+        return
+    roles = pa.array(ROLES + _OTHER_ROLES)
+    for table in ds.with_format("arrow").iter(batch_size=10_000):
+        chats = table.column("messages").combine_chunks()
+        empty = pc.fill_null(pc.equal(pc.list_value_length(chats), 0), True)  # null or no turns
+        turns = pc.list_flatten(chats)
+        known = pc.fill_null(pc.is_in(pc.struct_field(turns, "role"), value_set=roles), False)
+        bad_turn = pc.fill_null(pc.or_(pc.invert(known), pc.is_null(pc.struct_field(turns, "content"))), True)
+        rows = [pc.index(empty, True).as_py()]
+        if (turn := pc.index(bad_turn, True).as_py()) >= 0:
+            rows.append(pc.list_parent_indices(chats)[turn].as_py())
+        if bad := [r for r in rows if r >= 0]:
+            _checked(ds[start + min(bad)]["messages"], start + min(bad), split)
+        start += len(table)
+
+
+def _typed_turns(feature) -> bool:
+    """Whether a ``messages`` feature is a list of structs with a string ``role`` and a string ``content``."""
+    from datasets import LargeList, List, Value
+
+    inner = feature.feature if isinstance(feature, List | LargeList) else None
+    if isinstance(feature, list) and len(feature) == 1:
+        inner = feature[0]
+    return isinstance(inner, dict) and all(inner.get(k) == Value("string") for k in ("role", "content"))
 
 
 def _from_prompt_completion(row: dict) -> list[dict]:
     prompt, completion = row["prompt"], row["completion"]
+    for name, value in (("prompt", prompt), ("completion", completion)):
+        if not isinstance(value, str | list):
+            raise _RowProblem(f"'{name}' is {_kind(value)}, not a string or a list of turns; give every row both")
     if isinstance(prompt, str):
         prompt = [{"role": "user", "content": prompt}]
     if isinstance(completion, str):
@@ -66,6 +174,10 @@ def _from_prompt_completion(row: dict) -> list[dict]:
 
 
 def _from_alpaca(row: dict) -> list[dict]:
+    for name in ("instruction", "output", "input", "system"):
+        value = row.get(name)
+        if not isinstance(value, str) and (name in ("instruction", "output") or value is not None):
+            raise _RowProblem(f"'{name}' is {_kind(value)}, not a string; give every row an instruction and an output")
     user = row["instruction"].strip()
     if (row.get("input") or "").strip():
         user += "\n\n" + row["input"].strip()

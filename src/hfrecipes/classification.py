@@ -10,9 +10,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import datafiles
 from .config import UserError
 from .corpus import BUILTIN_PYTHON_DOCS, hash_bucket, load_python_docs
-from .data import check_data_files, expand_files, load_data_files, load_hub_dataset
+from .data import check_data_files, check_dataset_name, expand_files, load_data_files, load_hub_dataset
 from .glue import GLUE_HUB_ID, GlueTask, get_task, glue_files, load_glue, write_submission
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class ClassificationDataArguments:
     num_proc: int | None = field(default=None, metadata={"help": "Processes for tokenization (datasets.map)."})
 
     def __post_init__(self):
+        check_dataset_name(self.dataset_name)
         if self.task_name is not None:
             self.task_name = get_task(self.task_name).name
             given = [c for c in ("text_column", "text_pair_column", "label_column") if getattr(self, c)]
@@ -108,6 +110,7 @@ def load_classification_datasets(args: ClassificationDataArguments, seed: int = 
     and any ``test*`` splits, each with a ``label`` column where labels are known."""
     from datasets import DatasetDict
 
+    datafiles.forget()  # the files of this load are the ones a stream that fails later is checked against
     glue = get_task(args.task_name) if args.task_name else None
     if glue is not None:
         hub_id = args.dataset_name if args.dataset_name not in (None, BUILTIN_PYTHON_DOCS) else GLUE_HUB_ID

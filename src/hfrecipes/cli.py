@@ -1,91 +1,215 @@
-"""The ``hfrecipes`` console script: runs recipes from a checkout and reports the environment."""
+"""The ``hfrecipes`` console script: runs recipes from a checkout and reports the environment.
+
+Every mistake on its command line is one ``error:`` line and exit status 2, as in the recipes: an unknown command, an
+unknown option or a stray positional argument, a missing folder.
+"""
 
 from __future__ import annotations
 
+import argparse
 import runpy
 import sys
 from pathlib import Path
 
+from .config import UserError
+
 USAGE = """usage: hfrecipes COMMAND [ARGS...]
 
 commands:
+  launch [ACCELERATE LAUNCH ARGS] recipes/RECIPE.py [ARGS...]
+                       accelerate launch, ending on the recipe's own error line with its exit status (2: bad input)
   list                 show the recipes and their configs
   pipeline --config FILE [--force]
                        tokenizer -> pretrain -> SFT -> classify -> report (recipes/configs/pipeline/*.yaml);
                        finished stages are skipped, --force reruns them all
-  report OUTPUT_DIR    write a pipeline's report.md and report.html again
+  report OUTPUT_DIR    write a pipeline's report.md and report.html again (or --output_dir OUTPUT_DIR)
   new NAME --from RECIPE [--dest DIR]
-                       copy a recipe and its configs into recipes/NAME.py, recipes/configs/NAME/
+                       copy a recipe and its configs into DIR/NAME.py, DIR/configs/NAME/ (default DIR: recipes/ of
+                       the checkout you are in, else ./recipes)
   env                  print library versions (paste into bug reports)
   push OUTPUT_DIR [--repo-id ID] [--private]
-                       upload a finished run to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`)
-  RECIPE [ARGS...]     run recipes/RECIPE.py with ARGS (e.g. hfrecipes pretrain --config ...)
+                       upload a finished run to the Hugging Face Hub (token: HF_TOKEN or `hf auth login`);
+                       OUTPUT_DIR may be given as --output_dir OUTPUT_DIR
+  RECIPE [ARGS...]     run recipes/RECIPE.py with ARGS in this process (e.g. hfrecipes pretrain --config ...)
+
+Options take --name value or --name=value.
 """
+COMMANDS = ("launch", "list", "pipeline", "report", "new", "env", "push")
+# Where this module lies: src/hfrecipes/ in a checkout (editable install, or PYTHONPATH=src), else site-packages.
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def package_checkout() -> Path | None:
+    """The checkout this package runs from (an editable install), or ``None`` for an installed copy.
+
+    An installed package lies in ``site-packages/hfrecipes``, whose parents are the Python installation: a
+    ``recipes/`` folder there is not ours. A checkout has ``src/hfrecipes`` beside ``recipes/`` and ``pyproject.toml``.
+    """
+    root = PACKAGE_DIR.parents[1]
+    if PACKAGE_DIR.parent.name == "src" and (root / "recipes").is_dir() and (root / "pyproject.toml").is_file():
+        return root
+    return None
 
 
 def recipes_dir() -> Path | None:
-    """The ``recipes/`` folder of the checkout this package was installed from (editable install) or the cwd."""
-    for base in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (base / "recipes").is_dir():
-            return base / "recipes"
-    return None
+    """The ``recipes/`` folder: of the checkout this package runs from, else of the current folder, else ``None``.
+
+    The recipes ship with the repository, not with the installed package: a ``pip install hfrecipes`` outside a
+    checkout has none (``hfrecipes list``, ``new`` and recipe names then say so in one line).
+    """
+    root = package_checkout()
+    if root is not None:
+        return root / "recipes"
+    here = Path.cwd() / "recipes"
+    return here if here.is_dir() else None
+
+
+RECIPES_SHIP_WITH_THE_REPO = (
+    "the recipes ship with the hfrecipes repository, not the installed package; run hfrecipes from a checkout "
+    "(git clone the repository, then pip install -e .)"
+)
+NO_RECIPES = f"no recipes/ folder found: {RECIPES_SHIP_WITH_THE_REPO}"
+
+
+def _checked_recipes_dir() -> Path:
+    folder = recipes_dir()
+    if folder is None:
+        raise UserError(NO_RECIPES)
+    return folder
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, its errors as one line (``UserError``), no abbreviations (``--conf`` is not ``--config``)."""
+
+    def __init__(self, command: str, **kwargs):
+        super().__init__(prog=f"hfrecipes {command}", allow_abbrev=False, **kwargs)
+
+    def error(self, message: str):
+        if message.startswith("unrecognized arguments: "):
+            first = message.split(": ", 1)[1].split()[0]
+            kind = "option" if first.startswith("-") else "argument"
+            raise UserError(f"unexpected {kind} '{first}'; see {self.prog} --help")
+        raise UserError(f"{message}; see {self.prog} --help")
+
+
+def command_parser(command: str, **kwargs) -> argparse.ArgumentParser:
+    """The parser the subcommands share: one-line errors, exit status 2, ``--name value`` and ``--name=value``."""
+    return _Parser(command, **kwargs)
+
+
+def folder_argument(parser: argparse.ArgumentParser, help: str, flags: tuple[str, ...] = ("--output_dir",)) -> None:
+    """A folder given positionally or as a flag (``report DIR`` = ``report --output_dir DIR``); see :func:`folder`."""
+    parser.add_argument("folder", nargs="?", default=None, metavar=flags[0].lstrip("-").upper(), help=help)
+    names = [*flags, *(f.replace("_", "-") for f in flags if "_" in f)]
+    parser.add_argument(*names, dest="folder_flag", default=None, metavar="DIR", help="The same, as a flag.")
+
+
+def folder(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """The folder of :func:`folder_argument`: given exactly once, positionally or as the flag."""
+    flag = next(a.option_strings[0] for a in parser._actions if a.dest == "folder_flag")
+    if args.folder is not None and args.folder_flag is not None and args.folder != args.folder_flag:
+        raise UserError(f"two folders given ({args.folder} and {flag} {args.folder_flag}); give one")
+    value = args.folder if args.folder is not None else args.folder_flag
+    if value is None:
+        raise UserError(f"give the folder: {parser.prog} DIR (or {flag} DIR); see {parser.prog} --help")
+    return value
+
+
+def _no_arguments(command: str, argv: list[str]) -> None:
+    parser = command_parser(command, description=f"hfrecipes {command}: takes no arguments.")
+    parser.parse_args(argv)
+
+
+def _list(argv: list[str]) -> None:
+    _no_arguments("list", argv)
+    folder = _checked_recipes_dir()
+    for script in sorted(folder.glob("*.py")):
+        configs = sorted((folder / "configs" / script.stem).glob("*.yaml"))
+        print(f"{script.stem:16s} {', '.join(c.relative_to(folder.parent).as_posix() for c in configs)}")
+    pipelines = sorted((folder / "configs" / "pipeline").glob("*.yaml"))
+    print(f"{'pipeline':16s} {', '.join(c.relative_to(folder.parent).as_posix() for c in pipelines)}")
+
+
+def _env(argv: list[str]) -> None:
+    _no_arguments("env", argv)
+    from .runs import environment_info
+
+    for key, value in environment_info().items():
+        print(f"{key}: {value}")
+
+
+def _report(argv: list[str]) -> None:
+    from .report import write_report
+
+    parser = command_parser("report", description="Write a pipeline's report.md and report.html again.")
+    folder_argument(parser, "The output_dir of a pipeline.")
+    args = parser.parse_args(argv)
+    path = write_report(folder(parser, args))
+    print(f"Report: {path} and {path.with_suffix('.html')}")
+
+
+def _push(argv: list[str]) -> None:
+    from .hub import push_command
+
+    push_command(argv)
+
+
+def _pipeline(argv: list[str]) -> None:
+    from .pipeline import pipeline_command
+
+    pipeline_command(argv)
+
+
+def _new(argv: list[str]) -> None:
+    from .scaffold import new_command
+
+    new_command(argv)
+
+
+def recipe_script(command: str) -> Path:
+    """``recipes/COMMAND.py``, or a one-line error naming what exists."""
+    folder = recipes_dir()
+    if folder is None:
+        raise UserError(
+            f"unknown command '{command}': not one of {', '.join(COMMANDS)}, and no recipes/{command}.py here: "
+            f"{RECIPES_SHIP_WITH_THE_REPO}"
+        )
+    script = folder / f"{command.replace('-', '_')}.py"
+    if not script.is_file():
+        raise UserError(
+            f"unknown command '{command}'; the commands are {', '.join(COMMANDS)} (hfrecipes --help), and "
+            "'hfrecipes list' shows the recipes"
+        )
+    return script
+
+
+def _fail(err: UserError) -> None:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(2)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return
     command, rest = argv[0], argv[1:]
-    if command == "env":
-        from .runs import environment_info
+    if command == "launch":  # not under cli_main: its logging setup would change what torchrun prints
+        from .launch import main as launch
 
-        for key, value in environment_info().items():
-            print(f"{key}: {value}")
+        launch(rest)
         return
-    if command == "push":
+    handlers = {"list": _list, "env": _env, "report": _report, "push": _push, "pipeline": _pipeline, "new": _new}
+    if command in handlers:
         from .config import cli_main
-        from .hub import push_command
 
-        cli_main(lambda: push_command(rest))
+        cli_main(lambda: handlers[command](rest))
         return
-    if command == "report":
-        from .config import UserError, cli_main
-        from .report import write_report
-
-        def report():
-            if len(rest) != 1 or rest[0].startswith("-"):
-                raise UserError("usage: hfrecipes report OUTPUT_DIR (the output_dir of a pipeline)")
-            path = write_report(rest[0])
-            print(f"Report: {path} and {path.with_suffix('.html')}")
-
-        cli_main(report)
-        return
-    folder = recipes_dir()
-    if folder is None:
-        sys.exit("error: no recipes/ folder found; run hfrecipes from a checkout of the hfrecipes repository")
-    if command == "list":
-        for script in sorted(folder.glob("*.py")):
-            configs = sorted((folder / "configs" / script.stem).glob("*.yaml"))
-            print(f"{script.stem:16s} {', '.join(c.relative_to(folder.parent).as_posix() for c in configs)}")
-        pipelines = sorted((folder / "configs" / "pipeline").glob("*.yaml"))
-        print(f"{'pipeline':16s} {', '.join(c.relative_to(folder.parent).as_posix() for c in pipelines)}")
-        return
-    if command == "pipeline":
-        from .config import cli_main
-        from .pipeline import pipeline_command
-
-        cli_main(lambda: pipeline_command(rest))
-        return
-    if command == "new":
-        from .config import cli_main
-        from .scaffold import new_command
-
-        cli_main(lambda: new_command(rest, folder))
-        return
-    script = folder / f"{command.replace('-', '_')}.py"
-    if not script.is_file():
-        sys.exit(f"error: unknown command '{command}'; see 'hfrecipes list' for the recipes")
+    try:
+        script = recipe_script(command)
+    except UserError as err:
+        _fail(err)
+    # The recipe runs in this process, under its own cli_main: a bad input is its one line and exit status 2.
     sys.argv = [str(script), *rest]
     runpy.run_path(str(script), run_name="__main__")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import errno
 import logging
 import os
 import re
@@ -24,7 +25,13 @@ logger = logging.getLogger(__name__)
 
 
 class UserError(Exception):
-    """A mistake in the user's input: reported as one line, no traceback, exit status 2."""
+    """A mistake in the user's input: reported as one line, no traceback, exit status 2.
+
+    ``same_on_every_rank``: every process of a distributed launch meets it identically (a config error), so only
+    rank 0 prints it; the others exit 2 quietly.
+    """
+
+    same_on_every_rank = False
 
 
 _KINDS = {"int": "an integer", "float": "a number", "string_to_bool": "true or false"}
@@ -37,6 +44,8 @@ def _closest(key: str, choices: Sequence[str]) -> str:
 
 def _read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--config {path} is a folder; give a YAML file (e.g. {_yaml_in(path)})")
     if not path.is_file():
         raise UserError(f"config file not found: {path}; pass an existing YAML file to --config")
     try:
@@ -45,11 +54,18 @@ def _read_yaml(path: str | Path) -> dict[str, Any]:
         where = getattr(err, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
         raise UserError(f"malformed YAML in {path}{line}; fix the syntax (key: value, one per line)") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"config file {path} is not UTF-8 text ({err.reason}); give a YAML file") from None
     if data is None:
-        return {}
+        raise UserError(f"config file {path} is empty; write field: value lines in it, or leave out --config")
     if not isinstance(data, dict):
         raise UserError(f"config file {path} must be a YAML mapping of field: value, not a {type(data).__name__}")
     return data
+
+
+def _yaml_in(folder: Path) -> str:
+    found = sorted(folder.glob("*.yaml"))
+    return str(found[0]) if found else f"{folder}/default.yaml"
 
 
 def _coerce(action: argparse.Action, key: str, value: Any, source: str) -> Any:
@@ -110,39 +126,61 @@ class _Parser:
         return {k: _coerce(actions[k], k, v, source) for k, v in config.items()}
 
     def parse(self, args: Sequence[str] | None, default_config: str | Path | None) -> tuple[Any, ...]:
-        args = list(sys.argv[1:] if args is None else args)
-        config_path = None
-        if "--config" in args:
-            i = args.index("--config")
-            if i + 1 >= len(args):
-                raise UserError("--config needs a path to a YAML file")
-            config_path = args[i + 1]
-            args = args[:i] + args[i + 2 :]
-        elif default_config is not None:
+        args, config_path = _split_config_arg(list(sys.argv[1:] if args is None else args))
+        if config_path is None and default_config is not None:
             config_path = default_config
         actions = self.actions
+        from_file: dict[str, Any] = {}
         if config_path is not None:
-            self.parser.set_defaults_with_config(**self.read_config(config_path))
+            from_file = self.read_config(config_path)
+            self.parser.set_defaults_with_config(**from_file)
+        given = set()
         for arg in args:
             if arg.startswith("--"):
                 key = arg[2:].split("=", 1)[0]
                 if key not in actions and key.replace("-", "_") not in actions and key != "help":
                     raise UserError(f"unknown option '--{key}'{_closest(key, actions)}; see --help for the options")
-        _, stray = self.parser.parse_known_args(args)
+                given.add(key.replace("-", "_"))
+        namespace, stray = self.parser.parse_known_args(args)
         if stray:  # argparse would drop a word it cannot place, and the run would silently use the default
             raise UserError(f"unexpected argument '{stray[0]}'; options are written --name value (see --help)")
+
+        def where(key: str) -> str:
+            if key in given or key not in from_file:
+                return f"--{key}"
+            return f"'{key}' in {config_path}"
+
+        from .validation import check_machine, check_namespace, check_optimizer, declared_types
+
+        fields = {f.name: f for cls in self.dataclass_types for f in dataclasses.fields(cls)}
+        types = declared_types(self.dataclass_types)
+        if problem := check_namespace(vars(namespace), actions, fields, where, types) or check_machine(
+            vars(namespace)
+        ):
+            raise UserError(problem)
         try:
             outputs = self.parser.parse_args_into_dataclasses(args=args, look_for_args_file=False)
         except (ValueError, TypeError) as err:  # raised by a dataclass __post_init__
             raise UserError(str(err).splitlines()[0]) from None
         outputs = outputs[: len(self.dataclass_types)]
-        for cfg in outputs:  # an optimizer bitsandbytes cannot run here fails now, not at the first step
-            if hasattr(cfg, "optim"):
-                from .modeling import bitsandbytes_optimizer_problem
-
-                if problem := bitsandbytes_optimizer_problem(cfg.optim):
-                    raise UserError(problem)
+        for cfg in outputs:  # an optimizer or LR schedule that cannot be built fails now, not after the model loads
+            if problem := check_optimizer(cfg):
+                raise UserError(problem)
         return outputs
+
+
+def _split_config_arg(args: list[str]) -> tuple[list[str], str | None]:
+    """``args`` without ``--config FILE`` / ``--config=FILE``, and FILE (or None)."""
+    for i, arg in enumerate(args):
+        if arg == "--config":
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise UserError("--config needs a path to a YAML file")
+            return args[:i] + args[i + 2 :], args[i + 1]
+        if arg.startswith("--config="):
+            if not arg[len("--config=") :]:
+                raise UserError("--config needs a path to a YAML file")
+            return args[:i] + args[i + 1 :], arg[len("--config=") :]
+    return args, None
 
 
 def parse_config(
@@ -153,7 +191,11 @@ def parse_config(
     ``default_config`` is used when no ``--config`` is given, so a recipe with no arguments runs its default setup.
     """
     _cpu_ddp_env()
-    return _Parser(dataclass_types).parse(args, default_config)
+    try:
+        return _Parser(dataclass_types).parse(args, default_config)
+    except UserError as err:
+        err.same_on_every_rank = True
+        raise
 
 
 def _cpu_ddp_env() -> None:
@@ -237,16 +279,58 @@ def _yaml_safe(value: Any) -> bool:
         return False
 
 
+ISSUES_URL = "https://github.com/hfrecipes/hfrecipes/issues"
+# OSErrors that say what is wrong with the machine or a path, not with the code: one line, like a user error.
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR}
+
+
 def cli_main(main: Callable[[], Any]) -> None:
-    """Runs a recipe's ``main`` and turns user errors into a one-line message and exit status 2."""
+    """Runs a recipe's ``main``: user errors are one line and exit status 2; bugs keep their traceback.
+
+    The boundary knows three kinds of failure: :class:`UserError`; a data file a library could not read (found again by
+    :func:`hfrecipes.datafiles.reader_error_message`, e.g. a broken line met while streaming); a full disk or a path
+    that cannot be written. Anything else is a bug: one line saying so and where to report it, then the traceback.
+    """
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     for name in ("httpx", "httpx2"):  # one INFO line per HTTP request otherwise (Hub downloads and pushes)
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
         main()
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        if err.same_on_every_rank and int(os.environ.get("RANK", "0")) > 0:
+            sys.exit(2)
+        _fail(str(err))
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as err:
+        if message := known_failure(err):
+            _fail(message)
+        print(
+            f"hfrecipes: unexpected error, a bug in hfrecipes or a library it uses (not in your input); please report "
+            f"it at {ISSUES_URL} with the traceback below and the output of `hfrecipes env`",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def known_failure(err: BaseException) -> str | None:
+    """The one line for an exception that is not a bug (unreadable data, a full disk, a path it cannot write)."""
+    from .datafiles import reader_error_message
+
+    if message := reader_error_message(err):
+        return message
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in _ENVIRONMENT_ERRNOS:
+            where = f"{cause.filename}: " if cause.filename else ""
+            fix = "free some disk space" if cause.errno in (errno.ENOSPC, errno.EDQUOT) else "pick another path"
+            return f"{where}{cause.strerror}; {fix} and run again"
+        cause = cause.__cause__ or cause.__context__
+    return None

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import datafiles
 from .config import UserError
 from .corpus import BUILTIN_PYTHON_DOCS, load_python_docs
+from .datafiles import not_utf8_message  # noqa: F401  (moved to datafiles; kept importable from here)
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +64,29 @@ class DataArguments:
             raise ValueError("validation_split_percentage must be in [0, 100)")
         if self.train_file:
             check_data_files([*self.train_file, *(self.validation_file or [])])
+        check_dataset_name(self.dataset_name)
+
+
+def check_dataset_name(name: str | None) -> None:
+    """A ``--dataset_name`` written as a path (``/...``, ``./...``, ``~/...``, ``a/b/c``) must exist: datasets would
+    otherwise say it found no data file, as a traceback. A Hub id is ``name`` or ``owner/name``."""
+    if not name or name == BUILTIN_PYTHON_DOCS:
+        return
+    if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
+        path = Path(name).expanduser()
+        if not path.exists():
+            raise ValueError(
+                f"no dataset folder or file at {name}; give a save_to_disk folder, data files with --train_file, "
+                "or a Hub dataset id (owner/name)"
+            )
 
 
 def check_data_files(patterns: list[str], suffixes: tuple[str, ...] = tuple(_BUILDERS)) -> None:
-    """Raises ValueError (a one-line user error) unless every pattern matches files of a supported type."""
+    """Raises ValueError (a one-line user error) unless every pattern matches files of a supported type, and none
+    of them shows a problem that is cheap to see before loading (:func:`hfrecipes.datafiles.precheck`)."""
     for pattern in patterns:
+        if not glob.has_magic(pattern) and Path(pattern).is_dir():
+            raise ValueError(datafiles.folder_message(pattern, "--train_file"))
         files = expand_files([pattern])
         if not files:
             raise ValueError(f"no file matches '{pattern}'; check the path given to --train_file")
@@ -77,6 +97,9 @@ def check_data_files(patterns: list[str], suffixes: tuple[str, ...] = tuple(_BUI
         empty = [f for f in files if Path(f).stat().st_size == 0]
         if empty:
             raise ValueError(f"data file {empty[0]} is empty; give a file with data in it")
+        for f in files:
+            if problem := datafiles.precheck(f, alone=len(files) == 1):
+                raise ValueError(problem)
 
 
 def expand_files(patterns: list[str]) -> list[str]:
@@ -110,31 +133,10 @@ def load_data_files(data_files: dict[str, list[str]], streaming: bool = False):
         kwargs = {"sample_by": "paragraph"}
     elif builder == "csv" and any(f.lower().endswith(".tsv") for fs in data_files.values() for f in fs):
         kwargs = {"sep": "\t"}
-    try:
+    # The error boundary: whatever datasets raises, a malformed file is reported by file and line; a stream that
+    # fails later, while it is read, is reported the same way (the files are registered for that).
+    with datafiles.reading(f for fs in data_files.values() for f in fs):
         return load_dataset(builder, data_files=data_files, streaming=streaming, **kwargs)
-    except Exception as err:  # datasets wraps reader errors in DatasetGenerationError
-        cause = err
-        while cause is not None and not isinstance(cause, UnicodeDecodeError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is None:
-            raise
-        files = [f for fs in data_files.values() for f in fs]
-        raise UserError(not_utf8_message(files) or f"a data file is not valid UTF-8 ({cause.reason})") from None
-
-
-def not_utf8_message(files: list[str | Path]) -> str | None:
-    """The error for the first file that is not valid UTF-8, naming the line and byte offset; None if all are."""
-    for path in files:
-        offset = 0
-        with open(path, "rb") as f:
-            for number, line in enumerate(f, 1):  # b"\n" is never part of a multi-byte UTF-8 character
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    where = f"line {number}, byte {offset + err.start}"
-                    return f"{path} is not valid UTF-8 ({where}: {err.reason}); re-encode it as UTF-8"
-                offset += len(line)
-    return None
 
 
 def load_hub_dataset(name: str, config: str | None = None, revision: str | None = None, **kwargs):
@@ -144,13 +146,17 @@ def load_hub_dataset(name: str, config: str | None = None, revision: str | None 
 
     from .hub import load_error
 
-    try:
-        return load_dataset(name, config, revision=revision, **kwargs)
-    except Exception as err:
-        message = load_error(err, "dataset", name, revision)
-        if message is None:
-            raise
-        raise UserError(message) from None
+    # A local folder is read by datasets' file readers: its files go through the data error boundary. For a Hub
+    # dataset the boundary has only the files the readers' errors name (downloaded into the cache).
+    local = datafiles.local_data_files(name) if Path(name).is_dir() else []
+    with datafiles.reading(local):
+        try:
+            return load_dataset(name, config, revision=revision, **kwargs)
+        except Exception as err:
+            message = load_error(err, "dataset", name, revision)
+            if message is None:
+                raise
+            raise UserError(message) from None
 
 
 def load_text_datasets(args: DataArguments, seed: int = 42):
@@ -188,6 +194,7 @@ def load_datasets(
     """
     from datasets import DatasetDict, IterableDatasetDict
 
+    datafiles.forget()  # the files of this load are the ones a stream that fails later is checked against
     if args.train_file:
         raw = _load_files(args)
     elif args.dataset_name == BUILTIN_PYTHON_DOCS:
@@ -254,7 +261,8 @@ def is_saved_dataset(path: str) -> bool:
 def _load_saved(path: str):
     from datasets import DatasetDict, load_from_disk
 
-    saved = load_from_disk(path)  # memory-mapped: nothing is read into memory here
+    with datafiles.reading([path]):  # a broken folder (JSON files, missing or cut-short .arrow files): one line
+        saved = load_from_disk(path)  # memory-mapped: nothing is read into memory here
     return saved if isinstance(saved, DatasetDict) else DatasetDict({"train": saved})
 
 
@@ -266,8 +274,9 @@ def iter_text_batches(ds, text_column: str = "text", batch_size: int = 1000):
     """Yields lists of strings; works for map-style and streaming datasets alike."""
     if is_packed(ds, text_column):
         raise UserError(f"the data holds pre-tokenized blocks, not '{text_column}'; give the text it was made from")
-    for batch in ds.select_columns([text_column]).iter(batch_size=batch_size):
-        yield [t for t in batch[text_column] if t]
+    with datafiles.lazy_reading():  # a stream reads its files only now: a malformed one is one line here too
+        for batch in ds.select_columns([text_column]).iter(batch_size=batch_size):
+            yield [t for t in batch[text_column] if t]
 
 
 def pack_dataset(
@@ -311,11 +320,12 @@ def pack_dataset(
 
 def _stream_blocks(tokenized, block_size: int):
     carry: list[int] = []
-    for row in tokenized:
-        carry.extend(row["input_ids"])
-        while len(carry) >= block_size:
-            yield {"input_ids": carry[:block_size]}
-            del carry[:block_size]
+    with datafiles.lazy_reading():  # runs inside the Trainer: a malformed streamed file is still one line
+        for row in tokenized:
+            carry.extend(row["input_ids"])
+            while len(carry) >= block_size:
+                yield {"input_ids": carry[:block_size]}
+                del carry[:block_size]
 
 
 def _pack_map_style(tokenized, block_size: int, batch_size: int):

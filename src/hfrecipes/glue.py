@@ -132,23 +132,28 @@ def read_glue_tsv(path: str | Path, task: GlueTask):
     """
     from datasets import Dataset
 
+    from . import datafiles
+
     csv.field_size_limit(sys.maxsize)  # a few MNLI/QNLI rows exceed the default 128 KiB field limit
     path = Path(path)
     if not path.is_file():
         raise UserError(f"GLUE file not found: {path}")
-    try:
+    rows, lines = [], []  # the rows, and the line each starts on
+    with datafiles.reading([path], quotechar=None):  # a file that is not UTF-8 text: one line naming it
         with open(path, encoding="utf-8-sig", newline="") as f:
-            rows = [r for r in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r]
-    except UnicodeDecodeError as err:
-        from .data import not_utf8_message
-
-        raise UserError(not_utf8_message([path]) or f"{path} is not valid UTF-8 ({err.reason})") from None
+            reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+            start = 1
+            for r in reader:
+                if r:
+                    rows.append(r)
+                    lines.append(start)
+                start = reader.line_num + 1
     if not rows:
         raise UserError(f"{path} is empty")
     if task.tsv_names and rows[0][0] != "index":
-        header, body = list(task.tsv_names), rows
+        header, body, body_lines, what = list(task.tsv_names), rows, lines, f"GLUE {task.dirname} rows have"
     else:
-        header, body = rows[0], rows[1:]
+        header, body, body_lines, what = rows[0], rows[1:], lines[1:], "the header has"
     missing = [c for c in task.tsv_columns if c not in header]
     if missing:
         raise UserError(
@@ -158,26 +163,38 @@ def read_glue_tsv(path: str | Path, task: GlueTask):
     text_idx = [header.index(c) for c in task.tsv_columns]
     label_idx = header.index(task.tsv_label) if task.tsv_label in header else None
     id_idx = next((header.index(c) for c in ("index", "id") if c in header), None)
-    good = [r for r in body if len(r) == len(header)]
-    if len(good) < len(body):
-        logger.warning("%s: skipped %d malformed rows", path, len(body) - len(good))
-    data = {col: [r[i] for r in good] for col, i in zip(task.text_columns, text_idx, strict=True)}
+    ragged = next((i for i, r in enumerate(body) if len(r) != len(header)), None)
+    if ragged is not None:
+        raise UserError(datafiles.fields_message(path, body_lines[ragged], len(body[ragged]), len(header), what))
+    data = {col: [r[i] for r in body] for col, i in zip(task.text_columns, text_idx, strict=True)}
     if label_idx is not None:
-        data["label"] = [_label(r[label_idx], task, path) for r in good]
-    data["idx"] = [int(r[id_idx]) if id_idx is not None else n for n, r in enumerate(good)]
+        data["label"] = [_label(r[label_idx], task, path, n) for r, n in zip(body, body_lines, strict=True)]
+    if id_idx is not None:
+        data["idx"] = [_index(r[id_idx], path, n) for r, n in zip(body, body_lines, strict=True)]
+    else:
+        data["idx"] = list(range(len(body)))
     return Dataset.from_dict(data, features=features(task, labelled=label_idx is not None))
 
 
-def _label(value: str, task: GlueTask, path: Path):
+def _index(value: str, path: Path, line: int) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"{path} line {line}: index '{value}' is not an integer; fix that row") from None
+
+
+def _label(value: str, task: GlueTask, path: Path, line: int):
+    where = f"{path} line {line}"
     try:
         if task.is_regression:
             return float(value)
         label = task.label_names.index(value) if task.label_as_name else int(value)
     except ValueError:
-        raise UserError(f"{path}: label '{value}' is not a {task.dirname} label; check --task_name") from None
+        raise UserError(f"{where}: label '{value}' is not a {task.dirname} label; check --task_name") from None
     if not 0 <= label < len(task.label_names):
         raise UserError(
-            f"{path}: label {label} is out of range for {task.dirname}, whose labels are 0-{len(task.label_names) - 1}"
+            f"{where}: label {label} is out of range for {task.dirname}, whose labels are "
+            f"0-{len(task.label_names) - 1}"
             f" ({', '.join(task.label_names)}); fix the label or check --task_name"
         )
     return label

@@ -16,7 +16,6 @@ as it was, and ``hfrecipes push OUTPUT_DIR --repo-id ID`` uploads it later.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 from dataclasses import dataclass, field
@@ -214,21 +213,23 @@ def _cause(err: BaseException, endpoint: str, repo_id: str) -> str | None:
     return None
 
 
-def _usage_error(message: str):
-    raise UserError(f"{message}; see hfrecipes push --help")
-
-
 def push_command(argv: list[str]) -> None:
-    """``hfrecipes push OUTPUT_DIR [--repo-id ID] [--private]``: uploads a finished run, e.g. after a failed push."""
-    parser = argparse.ArgumentParser(
-        prog="hfrecipes push", description="Upload a finished run's output folder to the Hugging Face Hub."
+    """``hfrecipes push OUTPUT_DIR [--repo-id ID] [--private]``: uploads a finished run, e.g. after a failed push.
+
+    The folder is positional or ``--output_dir``; every option also takes its ``_`` spelling (``--repo_id``), as the
+    recipes and ``accelerate launch`` do, and ``--name=value``.
+    """
+    from .cli import command_parser, folder, folder_argument
+
+    parser = command_parser("push", description="Upload a finished run's output folder to the Hugging Face Hub.")
+    folder_argument(parser, "A recipe's output folder (holds results.json).")
+    parser.add_argument(
+        "--repo-id", "--repo_id", help="'user/name' or 'name' (default: the run's hub_model_id or folder name)."
     )
-    parser.add_argument("output_dir", help="A recipe's output folder (holds results.json).")
-    parser.add_argument("--repo-id", help="'user/name' or 'name' (default: the run's hub_model_id or folder name).")
     parser.add_argument("--private", action="store_true", default=None, help="Create the repo as private.")
-    parser.add_argument("--commit-message", default=None)
-    parser.error = _usage_error
+    parser.add_argument("--commit-message", "--commit_message", default=None)
     args = parser.parse_args(argv)
+    args.output_dir = folder(parser, args)
     out = Path(args.output_dir)
     if not out.is_dir():
         raise UserError(f"output folder not found: {out}")

@@ -14,9 +14,12 @@ A pipeline config is a YAML file with a few top-level keys and one section per s
 Each section holds the recipe's own config keys, on top of the recipe's default config (or of ``config: FILE``);
 ``enabled: false`` turns a stage off. The pipeline sets every ``output_dir`` and wires the stages:
 ``tokenizer_name`` of pretrain is the tokenizer stage, ``model_name_or_path`` of SFT and classification is the
-pretrain stage. Each stage runs as ``accelerate launch recipes/<recipe>.py --config <output_dir>/configs/<stage>.yaml``
-with its output shown and kept in ``<output_dir>/logs/<stage>.log``. A stage whose folder holds ``results.json`` is
-skipped, unless its config changed or a stage before it ran again: then its ``results.json`` is removed and it reruns.
+pretrain stage. Each stage runs as ``hfrecipes launch --config_file <accelerate_config> recipes/<recipe>.py --config
+<output_dir>/configs/<stage>.yaml`` (``accelerate launch`` that ends on the recipe's own error line, see
+:mod:`hfrecipes.launch`) with its output shown and kept in ``<output_dir>/logs/<stage>.log``; a failed stage stops the
+pipeline with one line carrying the stage's own error line, ``error: stage NAME: MESSAGE (log: FILE)``. A stage
+whose folder holds ``results.json`` is skipped, unless its config changed or a stage before it ran again: then its
+``results.json`` is removed and it reruns.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from .cli import recipes_dir
+from .cli import command_parser, recipes_dir
 from .config import UserError, _read_yaml, check_config
 from .runs import RESULTS_FILE
 
@@ -191,12 +194,33 @@ def run_pipeline(config_path: str | Path, force: bool = False) -> Path:
     return write_report(output_dir)
 
 
+class StageFailed(UserError):
+    """A stage's recipe failed: its own ``error:`` line (when it printed one), its exit status and its log."""
+
+    def __init__(self, message: str, exit_status: int):
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+def last_error_line(output: bytes) -> str | None:
+    """The message of the last ``error: ...`` line of a stage's output, or ``None``."""
+    lines = output.decode("utf-8", errors="replace").splitlines()  # splits on \r too
+    return next((line[len("error: ") :].strip() for line in reversed(lines) if line.startswith("error: ")), None)
+
+
+_TAIL_BYTES = 64 * 1024  # of a stage's output, kept to find its error line
+
+
 def _run_stage(stage: Stage, config_file: Path, accelerate_config: Path, log: Path, fresh: bool) -> float:
-    """``accelerate launch`` of the stage's recipe, its output shown live and copied to ``log``; returns seconds."""
+    """``hfrecipes launch`` of the stage's recipe, its output shown live and copied to ``log``; returns seconds.
+
+    ``hfrecipes launch`` is ``accelerate launch`` that ends on the recipe's own last line and exits with its status,
+    so a failed stage's last ``error:`` line is the recipe's, and it is carried into the pipeline's one line.
+    """
     cmd = [
         sys.executable,
         "-m",
-        "accelerate.commands.launch",
+        "hfrecipes.launch",
         "--config_file",
         str(accelerate_config),
         str(repo_root() / "recipes" / f"{stage.recipe}.py"),
@@ -210,6 +234,7 @@ def _run_stage(stage: Stage, config_file: Path, accelerate_config: Path, log: Pa
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"=== Stage {stage.name}: recipes/{stage.recipe}.py (log: {log})", flush=True)
     start = time.perf_counter()
+    tail = bytearray()
     with open(log, "wb") as sink:
         sink.write((" ".join(cmd) + "\n").encode())
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
@@ -217,10 +242,18 @@ def _run_stage(stage: Stage, config_file: Path, accelerate_config: Path, log: Pa
             sink.write(chunk)
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
+            tail += chunk
+            del tail[:-_TAIL_BYTES]
         code = proc.wait()
     seconds = time.perf_counter() - start
     if code != 0:
-        raise UserError(f"stage {stage.name} failed (exit status {code}); see its log: {log}")
+        message = last_error_line(bytes(tail))
+        if message is None:  # no error line (a bug's traceback, a crash): the cause ends the output
+            raise StageFailed(
+                f"stage {stage.name} failed with exit status {code}; the cause ends its output and its log: {log}",
+                code,
+            )
+        raise StageFailed(f"stage {stage.name}: {message} (log: {log})", code)
     print(f"=== Stage {stage.name} done in {seconds:.0f} s", flush=True)
     return seconds
 
@@ -252,15 +285,20 @@ def _write_state(output_dir: Path, state: dict[str, Any]) -> None:
 
 
 def pipeline_command(argv: list[str]) -> None:
-    """``hfrecipes pipeline --config FILE [--force]``: runs the pipeline, then says where the report is."""
-    import argparse
+    """``hfrecipes pipeline --config FILE [--force]``: runs the pipeline, then says where the report is.
 
-    parser = argparse.ArgumentParser(prog="hfrecipes pipeline", description="Run tokenizer -> ... -> report.")
+    A failed stage ends it with one line, ``error: stage NAME: <the stage's own error line> (log: FILE)``, and the
+    stage's exit status (2 for a bad input).
+    """
+    parser = command_parser("pipeline", description="Run tokenizer -> pretrain -> SFT -> classify -> report.")
     parser.add_argument("--config", required=True, help="Pipeline YAML, e.g. recipes/configs/pipeline/default.yaml.")
     parser.add_argument("--force", action="store_true", help="Rerun every stage, finished or not.")
-    parser.error = _usage_error
     args = parser.parse_args(argv)
-    report = run_pipeline(args.config, force=args.force)
+    try:
+        report = run_pipeline(args.config, force=args.force)
+    except StageFailed as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        sys.exit(err.exit_status)
     print(f"\nReport: {report} (and {report.with_suffix('.html')})")
     for stage in ("sft", "pretrain"):
         results = report.parent / stage / RESULTS_FILE
@@ -269,7 +307,3 @@ def pipeline_command(argv: list[str]) -> None:
             kind = "answer" if stage == "sft" else "continuation"
             print(f"Sample {kind} from {results.parent}, to {res.get('sample_prompt')!r}:\n{res.get('sample')}")
             break
-
-
-def _usage_error(message: str):
-    raise UserError(message)

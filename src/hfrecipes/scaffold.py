@@ -47,37 +47,67 @@ def copy_recipe(name: str, source: str, recipes_dir: Path, dest: Path | None = N
     target = dest / f"{name}.py"
     if target.exists() or (dest / "configs" / name).exists():
         raise UserError(f"{target} or {dest / 'configs' / name} already exists; pick another name or remove it")
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"--dest {dest} is a file; give a folder")
     header = f"# Copied from recipes/{source}.py by `hfrecipes new {name} --from {source}`; edit it freely.\n"
     written = [target]
-    dest.mkdir(parents=True, exist_ok=True)
-    target.write_text(header + rename(script.read_text(encoding="utf-8"), source, name), encoding="utf-8")
-    configs = sorted((recipes_dir / "configs" / source).glob("*.yaml"))
-    if configs:
-        (dest / "configs" / name).mkdir(parents=True)
-    for config in configs:
-        copy = dest / "configs" / name / config.name
-        copy.write_text(rename(config.read_text(encoding="utf-8"), source, name), encoding="utf-8")
-        written.append(copy)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        target.write_text(header + rename(script.read_text(encoding="utf-8"), source, name), encoding="utf-8")
+        configs = sorted((recipes_dir / "configs" / source).glob("*.yaml"))
+        if configs:
+            (dest / "configs" / name).mkdir(parents=True)
+        for config in configs:
+            copy = dest / "configs" / name / config.name
+            copy.write_text(rename(config.read_text(encoding="utf-8"), source, name), encoding="utf-8")
+            written.append(copy)
+    except PermissionError as err:
+        raise UserError(
+            f"cannot write {err.filename}: permission denied; pick a folder you can write with --dest"
+        ) from None
     return written
 
 
-def new_command(argv: list[str], recipes_dir: Path) -> None:
-    """``hfrecipes new NAME --from RECIPE [--dest DIR]``."""
-    import argparse
+def default_dest(source_dir: Path, cwd: Path | None = None) -> Path:
+    """Where ``hfrecipes new`` writes without ``--dest``: the checkout's ``recipes/`` when the current folder is in
+    that checkout, else ``./recipes`` (never the folder of an installed package, or a checkout elsewhere)."""
+    cwd = (cwd or Path.cwd()).resolve()
+    checkout = source_dir.resolve().parent
+    return source_dir if cwd == checkout or checkout in cwd.parents else cwd / "recipes"
 
-    parser = argparse.ArgumentParser(prog="hfrecipes new", description="Copy a recipe and its configs.")
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it is below it (the way the launch line is typed)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def new_command(argv: list[str], source_dir: Path | None = None) -> None:
+    """``hfrecipes new NAME --from RECIPE [--dest DIR]``; ``source_dir`` (default: the checkout's ``recipes/``)."""
+    from .cli import RECIPES_SHIP_WITH_THE_REPO, command_parser, package_checkout, recipes_dir
+
+    parser = command_parser("new", description="Copy a recipe and its configs.")
     parser.add_argument("name", help="Name of the new recipe, e.g. my_task.")
     parser.add_argument("--from", dest="source", required=True, help="Recipe to copy, e.g. classify.")
-    parser.add_argument("--dest", type=Path, default=None, help="Recipes folder to write into (default: recipes/).")
-    parser.error = _usage_error  # one line, exit status 2, like the recipes
+    parser.add_argument(
+        "--dest",
+        type=Path,
+        default=None,
+        help="Recipes folder to write into (default: recipes/ of the checkout you are in, else ./recipes).",
+    )
     args = parser.parse_args(argv)
-    written = copy_recipe(args.name, args.source, recipes_dir, args.dest)
+    if source_dir is None:
+        source_dir = recipes_dir()
+        if source_dir is None:
+            raise UserError(f"hfrecipes new copies a recipe's source, and none is here: {RECIPES_SHIP_WITH_THE_REPO}")
+        if package_checkout() is None and not (source_dir / f"{args.source}.py").is_file():
+            raise UserError(f"no recipe '{args.source}' in {source_dir}: {RECIPES_SHIP_WITH_THE_REPO}")
+    dest = args.dest if args.dest is not None else default_dest(source_dir)
+    written = copy_recipe(args.name, args.source, source_dir, dest)
     for path in written:
-        print(f"wrote {path}")
+        print(f"wrote {_shown(path)}")
     config = next((p for p in written if p.name == "default.yaml"), None)
-    launch = f"accelerate launch {written[0]}" + (f" --config {config}" if config else "")
+    launch = f"hfrecipes launch {_shown(written[0])}" + (f" --config {_shown(config)}" if config else "")
     print(f"Run it with: {launch}")
-
-
-def _usage_error(message: str):
-    raise UserError(message)

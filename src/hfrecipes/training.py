@@ -28,7 +28,10 @@ class TimeBudget(TrainerCallback, ExportableState):
     stops there.
     Rank 0 decides, every ``timing_steps`` steps, and broadcasts, so every process stops at the same step. The
     total is saved in checkpoints: a resumed run keeps it (its wall clock restarts, so it does not re-time).
+    ``clock`` (seconds, monotonic) is read once at the start and once per step; tests replace it with a simulated one.
     """
+
+    clock = staticmethod(time.perf_counter)
 
     def __init__(
         self, minutes: float, skip_steps: int = 3, timing_steps: int = 10, progress=None, overrun=1.1, recheck=0.1
@@ -54,14 +57,14 @@ class TimeBudget(TrainerCallback, ExportableState):
             raise ValueError(f"max_train_minutes needs a LambdaLR schedule; '{args.lr_scheduler_type}' is not one")
         self._scheduler = lr_scheduler
         self._cap = args.max_steps if 0 < args.max_steps < UNBOUNDED_STEPS else None
-        self._t0 = time.perf_counter()
+        self._t0 = self.clock()
         saved = (state.stateful_callbacks or {}).get(type(self).__name__)
         if isinstance(saved, dict) and saved.get("attributes", {}).get("total_steps"):
             self._resumed = True
             self._fix(args, state, saved["attributes"]["total_steps"])  # resumed: keep the original schedule
 
     def on_step_end(self, args, state, control, **kwargs):
-        step, now = state.global_step, time.perf_counter()
+        step, now = state.global_step, self.clock()
         if step == self.skip_steps and not self._resumed:
             self._mark = (step, now)
         if step > self.skip_steps and (step - self.skip_steps) % self.timing_steps == 0:
@@ -84,7 +87,11 @@ class TimeBudget(TrainerCallback, ExportableState):
             return 0, 0
         mark_step, mark_time = self._mark
         if self.total_steps is not None and now - mark_time < self.recheck * budget:
-            return 0, 0
+            # Between re-timings, only a plan that would end early is re-targeted at once: a machine that sped up
+            # (the first window timed a slow start) would otherwise reach the old total long before the budget ends.
+            pace = (now - mark_time) / (step - mark_step)
+            if elapsed + (self.total_steps - step) * pace >= 0.95 * budget:
+                return 0, 0
         self.seconds_per_step = (now - mark_time) / (step - mark_step)
         self._mark = (step, now)
         total = step + max(0, math.floor((budget - elapsed) / self.seconds_per_step))
@@ -98,6 +105,7 @@ class TimeBudget(TrainerCallback, ExportableState):
         total = min(total, self._cap) if self._cap else total
         self.total_steps = max(total, state.global_step, 1)
         state.max_steps = self.total_steps
+        state.compute_steps(args, self.total_steps)  # ratio-valued logging/eval/save steps: of the budgeted total
         # Same schedule type and warmup rule as the Trainer's, over the budgeted number of steps.
         import torch
 
