@@ -10,6 +10,12 @@
 `--model_name_or_path` takes the output folder of recipes/pretrain.py (or any Hub id). Writes the model and tokenizer
 (`pipeline("text-classification", model=OUTPUT_DIR)` prints the label names), results.json (eval_<metric> as GLUE
 defines them), run_config.yaml, run_info.json and, for a test split, predictions in GLUE's submission format.
+
+Model selection never looks at the validation (dev) set: `--selection_split_percentage 5` carves 5% of train (by
+label, fixed by the seed) as the Trainer's eval set, which `--load_best_model_at_end` and `--early_stopping_patience`
+use (its figures go to results.json as selection_*); the dev set is scored once, with the model selected.
+`--pooling mean` reads the mean of the hidden states instead of the last token (see hfrecipes/pooling.py for how the
+saved model loads); `--dropout`, `--classifier_dropout` and `--label_smoothing_factor` regularise the fine-tune.
 """
 
 import logging
@@ -35,6 +41,35 @@ class ClassifyArguments:
         default="outputs/pretrain", metadata={"help": "Output folder of recipes/pretrain.py, or a Hub model id."}
     )
     padding_side: str = field(default="right", metadata={"help": "Pad batches on the 'right' or the 'left'."})
+    pooling: str = field(
+        default="last",
+        metadata={
+            "help": "What the classification head reads: 'last' (the last non-pad token, transformers' own class; "
+            "the saved model is a stock one) or 'mean' (the mean of the non-pad hidden states; the saved model "
+            "carries hfrecipes/pooling.py and loads with trust_remote_code=True). See hfrecipes.pooling.",
+            "choices": ["last", "mean"],
+        },
+    )
+    dropout: float | None = field(
+        default=None,
+        metadata={
+            "help": "Dropout inside the pretrained model while fine-tuning (GPT-2: resid/embd/attn_pdrop; Llama, "
+            "Qwen2: attention_dropout). Default: the model's own."
+        },
+    )
+    classifier_dropout: float = field(
+        default=0.0, metadata={"help": "Dropout on the features the classification head reads (training only)."}
+    )
+    early_stopping_patience: int = field(
+        default=0,
+        metadata={
+            "help": "Stop after this many evaluations without a better metric_for_best_model (transformers' "
+            "EarlyStoppingCallback; needs eval_strategy steps or epoch). 0: off."
+        },
+    )
+    early_stopping_threshold: float = field(
+        default=0.0, metadata={"help": "How much metric_for_best_model must improve to count as better."}
+    )
     max_train_minutes: float | None = field(
         default=None, metadata={"help": "Wall-clock training budget in minutes (sets max_steps); 0 is off."}
     )
@@ -49,17 +84,39 @@ class ClassifyArguments:
         check_model_folder(self.model_name_or_path)
 
 
+def check_selection(args, training_args) -> None:
+    """Early stopping and best-model loading compare evaluations: without any (``eval_strategy: no``, e.g. a quick
+    run over a config that selects) both are off and the last step's model is saved; say so before anything loads."""
+    from hfrecipes.config import UserError
+
+    if training_args.eval_strategy == "no":
+        if args.early_stopping_patience or training_args.load_best_model_at_end:
+            logger.warning("eval_strategy 'no': no early stopping and no best checkpoint; the last step is saved")
+            args.early_stopping_patience = 0
+            training_args.load_best_model_at_end = False
+        return
+    if args.early_stopping_patience and training_args.metric_for_best_model is None:
+        raise UserError(
+            "--early_stopping_patience needs a metric to compare: set --load_best_model_at_end true "
+            "(and --metric_for_best_model, default loss)"
+        )
+
+
 CONFIG_CLASSES = (ClassificationDataArguments, ClassifyArguments, TrainingArguments)
 
 
 def main(argv=None):
     data_args, args, training_args = parse_config(CONFIG_CLASSES, argv, DEFAULT_CONFIG)
-    from transformers import Trainer, set_seed
+    check_selection(args, training_args)
+    from transformers import EarlyStoppingCallback, Trainer, set_seed
 
     from hfrecipes.cards import write_model_card
     from hfrecipes.classification import (
         ClassificationCollator,
+        add_classifier_dropout,
+        check_task_options,
         classification_metrics,
+        classifier_options,
         end_with_eos,
         load_classification_datasets,
         tokenize_dataset,
@@ -85,11 +142,19 @@ def main(argv=None):
 
     # --- data
     raw, task = load_classification_datasets(data_args, seed=training_args.seed)
+    check_task_options(task, training_args)
     tokenizer = end_with_eos(load_tokenizer(args.model_name_or_path, args.trust_remote_code))
     tokenizer.padding_side = args.padding_side
 
     # --- model (before tokenizing: it caps the tokenizer's model_max_length at its context)
-    model = load_sequence_classifier(args.model_name_or_path, tokenizer, task.label_names, args.trust_remote_code)
+    model_class, overrides = classifier_options(
+        args.model_name_or_path, args.pooling, args.dropout, args.trust_remote_code
+    )
+    model = load_sequence_classifier(
+        args.model_name_or_path, tokenizer, task.label_names, args.trust_remote_code, model_class, **overrides
+    )
+    if args.classifier_dropout:
+        add_classifier_dropout(model, args.classifier_dropout)
     with training_args.main_process_first(desc="tokenize"):
         encoded = tokenize_dataset(raw, tokenizer, task, data_args.max_seq_length, data_args.num_proc)
 
@@ -99,14 +164,21 @@ def main(argv=None):
     if args.max_train_minutes and training_args.max_steps <= 0:
         training_args.max_steps = UNBOUNDED_STEPS  # the budget fixes the real number after timing a few steps
     logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
+    # Model selection (best checkpoint, early stopping) on the split carved from train when there is one: the
+    # validation set is then scored once, at the end.
+    selection = "selection" if "selection" in encoded else "validation"
+    callbacks = []
+    if args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(args.early_stopping_patience, args.early_stopping_threshold))
     trainer = Trainer(
         model=model,
         args=training_args,
         train_dataset=encoded["train"],
-        eval_dataset=encoded.get("validation"),
+        eval_dataset=encoded.get(selection),
         data_collator=ClassificationCollator(tokenizer),
         processing_class=tokenizer,
         compute_metrics=classification_metrics(task),
+        callbacks=callbacks,
     )
     if args.max_train_minutes:
         add_time_budget(trainer, args.max_train_minutes)
@@ -122,6 +194,17 @@ def main(argv=None):
 
     # --- evaluate every validation split (MNLI mismatched: eval_mismatched_accuracy), predict every test split
     metrics = {}
+    if "selection" in encoded:
+        metrics.update(trainer.evaluate(encoded["selection"], metric_key_prefix="selection"))
+        metrics["selection_samples"] = len(encoded["selection"])
+    if training_args.load_best_model_at_end:
+        metrics["best_step"] = trainer.state.best_global_step  # the checkpoint loaded at the end (and saved)
+    if args.early_stopping_patience:  # stopped by the callback before the planned (or budgeted) last step
+        metrics["stopped_early"] = trainer.state.global_step < trainer.state.max_steps and any(
+            cb.early_stopping_patience_counter >= cb.early_stopping_patience
+            for cb in trainer.callback_handler.callbacks
+            if isinstance(cb, EarlyStoppingCallback)
+        )
     for split in sorted(s for s in encoded if s.startswith("validation")):
         prefix = "eval" + split.removeprefix("validation")
         metrics.update(trainer.evaluate(encoded[split], metric_key_prefix=prefix))

@@ -1,6 +1,7 @@
-"""Pretrain GPT-2 from scratch with the HF Trainer.
+"""Pretrain GPT-2 (or Llama: --model_type llama) from scratch with the HF Trainer.
 
     hfrecipes launch recipes/pretrain.py                        # builtin:python-docs, tiny model, ~2 min on CPU
+    hfrecipes launch recipes/pretrain.py --config recipes/configs/pretrain/llama.yaml   # the same, a tiny Llama
     hfrecipes launch recipes/pretrain.py --config recipes/configs/pretrain/shakespeare.yaml
     hfrecipes launch --config_file accelerate_configs/cpu.yaml recipes/pretrain.py --max_train_minutes 5
     hfrecipes launch recipes/pretrain.py --dataset_name outputs/pretokenized   # blocks from recipes/pretokenize.py
@@ -27,6 +28,7 @@ from transformers import TrainingArguments
 from hfrecipes.config import cli_main, parse_config
 from hfrecipes.data import DataArguments
 from hfrecipes.modeling import ModelArguments
+from hfrecipes.optim import OptimizerArguments
 
 logger = logging.getLogger("pretrain")
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "pretrain" / "default.yaml"  # from scratch
@@ -46,20 +48,21 @@ class PretrainArguments:
             raise ValueError("max_train_minutes must be >= 0 (0 turns the budget off)")
 
 
-CONFIG_CLASSES = (DataArguments, ModelArguments, PretrainArguments, TrainingArguments)
+CONFIG_CLASSES = (DataArguments, ModelArguments, PretrainArguments, OptimizerArguments, TrainingArguments)
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     continued = any(a.split("=", 1)[0] == "--model_name_or_path" for a in argv)
     default_config = CONTINUED_CONFIG if continued else DEFAULT_CONFIG  # used when no --config is given
-    data_args, model_args, run_args, training_args = parse_config(CONFIG_CLASSES, argv, default_config)
+    data_args, model_args, run_args, opt_args, training_args = parse_config(CONFIG_CLASSES, argv, default_config)
     from transformers import DataCollatorForLanguageModeling, Trainer, set_seed
 
     from hfrecipes.cards import write_model_card
     from hfrecipes.data import first_text, load_text_datasets, pack_dataset
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import load_tokenizer, parameter_counts, pretraining_model
+    from hfrecipes.optim import DecayRatio, prepare_optimizer
     from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
     from hfrecipes.training import (
         UNBOUNDED_STEPS,
@@ -73,6 +76,7 @@ def main(argv=None):
     )
 
     check_precision(training_args)  # the recipe's bf16/fp16 decide, whatever the accelerate config
+    optimizer = prepare_optimizer(opt_args, training_args)  # {} (the Trainer's optim) or Muon for the matrices
     hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
     set_seed(training_args.seed)
     out, resume = prepare_output_dir(training_args, run_args.overwrite)  # locks the folder; resumes an unfinished run
@@ -83,7 +87,7 @@ def main(argv=None):
     tokenizer = load_tokenizer(model_args.tokenizer_name, model_args.trust_remote_code, revision)
     raw = load_text_datasets(data_args, seed=training_args.seed)
 
-    # --- model: a new GPT-2, or the model to continue pretraining (it settles block_size from its context)
+    # --- model: a new GPT-2 or Llama, or the model to continue pretraining (it settles block_size from its context)
     model = pretraining_model(model_args, tokenizer)
     with training_args.main_process_first(desc="tokenize and pack"):
         packed = {
@@ -112,10 +116,13 @@ def main(argv=None):
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
         preprocess_logits_for_metrics=preprocess_logits,
+        **optimizer,
     )
     if run_args.max_train_minutes:
-        add_time_budget(trainer, run_args.max_train_minutes)
-    save_run_config(out, data_args, model_args, run_args, training_args, recipe="pretrain")
+        add_time_budget(trainer, run_args.max_train_minutes, opt_args.lr_decay_ratio)
+    elif opt_args.lr_decay_ratio:
+        trainer.add_callback(DecayRatio(opt_args.lr_decay_ratio))
+    save_run_config(out, data_args, model_args, run_args, opt_args, training_args, recipe="pretrain")
 
     # --- train
     train_result = trainer.train(resume_from_checkpoint=resume)

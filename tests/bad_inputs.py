@@ -42,6 +42,10 @@ class Case:
 
 CSV_TRAIN = "text,label\nnice film,positive\nbad film,negative\ngood,positive\nawful,negative\n"
 CSV_DEV = "text,label\nfine,positive\nmeh,neutral\n"
+STSB_HEAD = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+STSB_TRAIN = STSB_HEAD + "".join(
+    f"{i}\tmain\tMSRvid\t2012\t{i}\tnone\tnone\ta man {i}\ta man\t{i}.0\n" for i in range(4)
+)
 
 
 def _bigger_tokenizer(tmp: Path, lm: Path | None) -> None:
@@ -233,6 +237,56 @@ CASES = [
         "the validation data has labels that train does not: neutral",
         files={"train.csv": CSV_TRAIN, "dev.csv": CSV_DEV},
         subprocess=True,
+        needs_lm=True,
+    ),
+    Case(
+        "label-smoothing-regression",
+        "classify",
+        "label smoothing on a regression task (STS-B)",
+        (
+            "--task_name",
+            "stsb",
+            "--model_name_or_path",
+            "{lm}",
+            "--train_file",
+            "{tmp}/train.tsv",
+            "--label_smoothing_factor",
+            "0.1",
+            *OUT,
+        ),  # fmt: skip
+        "--label_smoothing_factor 0.1 applies to classes, but stsb is a regression task (float labels); set it to 0",
+        files={"train.tsv": STSB_TRAIN},
+        needs_lm=True,
+    ),
+    Case(
+        "best-model-metric-unknown",
+        "classify",
+        "`metric_for_best_model` the task does not report (accuracy on STS-B)",
+        (
+            "--task_name",
+            "stsb",
+            "--model_name_or_path",
+            "{lm}",
+            "--train_file",
+            "{tmp}/train.tsv",
+            "--load_best_model_at_end",
+            "true",
+            "--save_strategy",
+            "epoch",
+            "--metric_for_best_model",
+            "accuracy",
+            *OUT,
+        ),  # fmt: skip
+        "--metric_for_best_model 'accuracy' is not a metric of stsb; choose one of loss, pearson, spearmanr",
+        files={"train.tsv": STSB_TRAIN},
+        needs_lm=True,
+    ),
+    Case(
+        "early-stopping-without-metric",
+        "classify",
+        "early stopping with nothing to compare (no load_best_model_at_end, no metric_for_best_model)",
+        ("--model_name_or_path", "{lm}", "--early_stopping_patience", "2", *OUT),
+        "--early_stopping_patience needs a metric to compare: set --load_best_model_at_end true",
         needs_lm=True,
     ),
     Case(

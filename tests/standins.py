@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HFRECIPES_SHARED_DATA", ROOT.parent / "shared" / "data"))
-VERSION = "1"  # bump when anything built below changes
+VERSION = "2"  # bump when anything built below changes (2: the datasets of lm-eval tasks)
 SEED = 0
 
 GPT2 = "openai-community/gpt2"
@@ -1052,7 +1052,232 @@ def build_ultrachat(folder: Path, texts: list[str]) -> None:
     _dataset_card(folder, meta, configs, infos, ULTRACHAT, "Alpaca records as chats, in the four splits")
 
 
-DATASET_BUILDERS = {GLUE: build_glue, FINEWEB_EDU: build_fineweb_edu, ULTRACHAT: build_ultrachat, ALPACA: build_alpaca}
+# --- datasets of lm-evaluation-harness tasks (recipes/eval.py): the ids and configs its task YAMLs name
+# (lm_eval/tasks/arc/arc_easy.yaml, hellaswag/hellaswag.yaml, lambada/lambada_openai.yaml in lm-eval 0.4.13), so the
+# harness's own task definitions run unmodified. The contents are stand-ins, not the benchmarks: scores on them mean
+# nothing, the loading, prompting and scoring path is the real one.
+
+
+def _detokenized(line: str) -> str:
+    """WikiText's tokenized spacing (`word , word @-@ word 's`) back to plain text."""
+    for old, new in ((" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."), (" 's", "'s"), (" n't", "n't"), ("( ", "(")):
+        line = line.replace(old, new)
+    for mark in (" ,", " .", " ;", " :", " )", " !", " ?"):
+        line = line.replace(mark, mark[1:])
+    return " ".join(line.split())
+
+
+def _wiki_articles(texts: list[str]) -> list[tuple[str, list[str]]]:
+    """(title, sentences) of each WikiText-2 test article (``= Title =`` headings), else of corpus records."""
+    import re
+
+    wiki = _shared("wikitext-2-raw", "wiki.test.raw")
+    articles: list[tuple[str, list[str]]] = []
+    if wiki is not None:
+        for line in wiki.read_text(encoding="utf-8").splitlines():
+            heading = re.fullmatch(r"\s*= ([^=].*?) =\s*", line)
+            if heading:
+                articles.append((_detokenized(heading[1]), []))
+            elif articles and line.strip() and not line.strip().startswith("="):
+                articles[-1][1].extend(re.split(r"(?<=[.!?])\s+", _detokenized(line)))
+    else:
+        for text in texts:
+            title, *lines = text.split("\n")
+            body = " ".join(line for line in lines if not re.fullmatch(r"[*=~^-]{3,}", line.strip()))
+            articles.append((title.split("(")[0].strip(), re.split(r"(?<=[.!?])\s+", " ".join(body.split()))))
+    return [(title, [s for s in sentences if 6 <= len(s.split()) <= 40]) for title, sentences in articles]
+
+
+# allenai/ai2_arc. Reproduced: configs ARC-Challenge and ARC-Easy, each with {config}/{split}-00000-of-00001.parquet
+# for train/test/validation; README YAML `dataset_info:` per config and `configs:` with data_files per split (path
+# "ARC-Easy/test-*"); columns id, question (strings), choices (struct of `text` and `label` string lists), answerKey;
+# labels A-D for most items, "1"-"4" for some and 3 or 5 choices for a few, as in the real data (the task maps the
+# answer through `choices.label.index(answerKey)`). Read from: the dataset card's YAML (pages:
+# huggingface.co/datasets/allenai/ai2_arc README.md: features, splits, `configs:` paths) and its example rows.
+# Content: questions about names of the embedded corpus ("What does the function `json.dumps` do?"), answered by the
+# first sentence of their docs.
+ARC = "allenai/ai2_arc"
+ARC_ROWS = {"train": 30, "validation": 20, "test": 60}
+
+
+def _first_sentence(text: str) -> str | None:
+    body = " ".join(text.partition("\n\n")[2].split())
+    sentence = body.split(". ", 1)[0].rstrip(".") + "."
+    return sentence if 20 <= len(sentence) <= 160 else None
+
+
+def build_arc(folder: Path, texts: list[str]) -> None:
+    import random
+
+    from datasets import Features, List, Value
+
+    from hfrecipes.corpus import load_python_docs
+
+    records = [r for r in load_python_docs()["train"] if r["kind"] in ("function", "method", "class", "module")]
+    pairs = [(r["kind"], r["name"], s) for r in records if (s := _first_sentence(r["text"]))]
+    answers = [s for _, _, s in pairs]
+    features = Features(
+        {
+            "id": Value("string"),
+            "question": Value("string"),
+            "choices": {"text": List(Value("string")), "label": List(Value("string"))},
+            "answerKey": Value("string"),
+        }
+    )
+    rng = random.Random(SEED)
+    configs, infos, start = [], [], 0
+    for config in ("ARC-Challenge", "ARC-Easy"):
+        splits = {}
+        for split, n in ARC_ROWS.items():
+            rows = {"id": [], "question": [], "choices": [], "answerKey": []}
+            for i, (kind, name, answer) in enumerate(pairs[start : start + n]):
+                size = 3 if i % 15 == 7 else 5 if i % 20 == 11 else 4
+                options = [answer, *rng.sample([a for a in answers if a != answer], size - 1)]
+                rng.shuffle(options)
+                labels = [str(k + 1) for k in range(size)] if i % 10 == 3 else list("ABCDE"[:size])
+                rows["id"].append(f"Stand-in_{config}_{split}_{i:04d}")
+                rows["question"].append(f"What does the {kind} `{name}` do?")
+                rows["choices"].append({"text": options, "label": labels})
+                rows["answerKey"].append(labels[options.index(answer)])
+            start += n
+            splits[split] = _write_split(folder, f"{config}/{split}-00000-of-00001.parquet", rows, features)
+        files = [{"split": s, "path": f"{config}/{s}-*"} for s in splits]
+        configs.append({"config_name": config, "data_files": files})
+        infos.append(_info(config, features, splits))
+    meta = {
+        "annotations_creators": ["found"],
+        "language_creators": ["found"],
+        "language": ["en"],
+        "license": ["cc-by-sa-4.0"],
+        "multilinguality": ["monolingual"],
+        "size_categories": ["1K<n<10K"],
+        "source_datasets": ["original"],
+        "task_categories": ["question-answering"],
+        "task_ids": ["open-domain-qa", "multiple-choice-qa"],
+        "pretty_name": "Ai2Arc",
+    }
+    _dataset_card(folder, meta, configs, infos, ARC, "questions about Python names with 3-5 choices, ARC's columns")
+
+
+# Rowan/hellaswag. Reproduced: the parquet layout of its conversion on the Hub (refs/pr/7 "Convert dataset to Parquet":
+# data/{train,validation,test}-00000-of-00001.parquet; its main branch held a loading script, which datasets >= 4 does
+# not run), `configs:` default with data/{split}-* paths; columns ind (int32), activity_label, ctx_a, ctx_b, ctx,
+# endings (list of 4 strings), source_id, split, split_type, label (a string "0"-"3"; "" in test), with ctx_b starting
+# in lower case (the task's process_docs capitalizes it). Read from: a copy's dataset_info (pages: vikhyatk/hellaswag
+# README: the features and their dtypes), the Hub's tree of refs/pr/7, lm_eval/tasks/hellaswag/utils.py. Content:
+# WikiText-2 test articles (title = activity_label): a sentence, the first words of the next one, and four endings
+# (the next sentence's own rest and three others').
+HELLASWAG = "Rowan/hellaswag"
+HELLASWAG_ROWS = {"train": 30, "validation": 60, "test": 20}
+
+
+def build_hellaswag(folder: Path, texts: list[str]) -> None:
+    import random
+
+    from datasets import Features, List, Value
+
+    contexts = []
+    for title, sentences in _wiki_articles(texts):
+        for a, b in zip(sentences[::2], sentences[1::2], strict=False):  # sentence pairs, the last one alone dropped
+            words = b.split()
+            contexts.append((title, a, " ".join(words[:3]), " ".join(words[3:])))
+    rng = random.Random(SEED)
+    endings = [end for *_, end in contexts]
+    features = Features(
+        {
+            "ind": Value("int32"),
+            "activity_label": Value("string"),
+            "ctx_a": Value("string"),
+            "ctx_b": Value("string"),
+            "ctx": Value("string"),
+            "endings": List(Value("string")),
+            "source_id": Value("string"),
+            "split": Value("string"),
+            "split_type": Value("string"),
+            "label": Value("string"),
+        }
+    )
+    splits, start = {}, 0
+    for split, n in HELLASWAG_ROWS.items():
+        rows = {name: [] for name in features}
+        for i, (title, ctx_a, ctx_b, end) in enumerate(contexts[start : start + n]):
+            options = [end, *rng.sample([e for e in endings if e != end], 3)]
+            rng.shuffle(options)
+            ctx_b = ctx_b[:1].lower() + ctx_b[1:]
+            values = {
+                "ind": start + i,
+                "activity_label": title,
+                "ctx_a": ctx_a,
+                "ctx_b": ctx_b,
+                "ctx": f"{ctx_a} {ctx_b}",
+                "endings": options,
+                "source_id": f"wikitext~{title.replace(' ', '_')}",
+                "split": {"validation": "val"}.get(split, split),
+                "split_type": "indomain",
+                "label": "" if split == "test" else str(options.index(end)),
+            }
+            for name, value in values.items():
+                rows[name].append(value)
+        start += n
+        splits[split] = _write_split(folder, f"data/{split}-00000-of-00001.parquet", rows, features)
+    configs = [{"config_name": "default", "data_files": [{"split": s, "path": f"data/{s}-*"} for s in splits]}]
+    meta = {"language": ["en"], "paperswithcode_id": "hellaswag", "pretty_name": "HellaSwag"}
+    _dataset_card(folder, meta, configs, [_info("default", features, splits)], HELLASWAG, "WikiText-2 continuations")
+
+
+# EleutherAI/lambada_openai. Reproduced: configs default and en (the same English text), a test split only, one `text`
+# column whose last word is the target (no final punctuation), in the layout of a parquet conversion
+# ({config}/test-00000-of-00001.parquet, `configs:` with data_files); the real repo's main branch holds
+# data/lambada_test*.jsonl and a loading script (datasets >= 4 runs neither script nor its configs) and also de, es,
+# fr, it (left out). Read from: its README's dataset_info (pages: huggingface.co/datasets/EleutherAI/lambada_openai:
+# configs default/de/en/es/fr/it, test split of 5153 rows, one string feature `text`) and the Hub's tree of data/.
+# Content: passages of two or three WikiText-2 sentences whose last word also appears earlier in the passage (as in
+# LAMBADA, the context can give it away).
+LAMBADA = "EleutherAI/lambada_openai"
+LAMBADA_ROWS = 80
+
+
+def build_lambada(folder: Path, texts: list[str]) -> None:
+    from datasets import Features, Value
+
+    passages = []
+    for _, sentences in _wiki_articles(texts):
+        for i in range(0, len(sentences) - 2, 3):
+            text = " ".join(sentences[i : i + 3]).rstrip(".!?\"' ")
+            *context, last = text.split(" ")
+            if last.isalpha() and len(last) > 3 and last.lower() in " ".join(context).lower().split():
+                passages.append(text)
+    features = Features({"text": Value("string")})
+    configs, infos = [], []
+    for config in ("default", "en"):
+        rows = {"text": passages[:LAMBADA_ROWS]}
+        stats = _write_split(folder, f"{config}/test-00000-of-00001.parquet", rows, features)
+        configs.append({"config_name": config, "data_files": [{"split": "test", "path": f"{config}/test-*"}]})
+        infos.append(_info(config, features, {"test": stats}))
+    meta = {
+        "pretty_name": "LAMBADA OpenAI",
+        "language_creators": ["machine-generated"],
+        "license": "mit",
+        "multilinguality": ["translation"],
+        "task_ids": ["language-modeling"],
+        "source_datasets": ["lambada"],
+        "size_categories": ["1K<n<10K"],
+        "language": ["en"],
+    }
+    _dataset_card(folder, meta, configs, infos, LAMBADA, f"{min(len(passages), LAMBADA_ROWS)} WikiText-2 passages")
+
+
+HARNESS_DATASETS = (ARC, HELLASWAG, LAMBADA)
+DATASETS = DATASETS + HARNESS_DATASETS
+DATASET_BUILDERS = {
+    GLUE: build_glue,
+    FINEWEB_EDU: build_fineweb_edu,
+    ULTRACHAT: build_ultrachat,
+    ALPACA: build_alpaca,
+    ARC: build_arc,
+    HELLASWAG: build_hellaswag,
+    LAMBADA: build_lambada,
+}
 
 
 # --- build (cached) and serve

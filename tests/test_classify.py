@@ -2,6 +2,7 @@ import csv
 import json
 import logging
 import math
+import os
 
 import numpy as np
 import pytest
@@ -306,3 +307,154 @@ def test_killed_run_resumes_with_the_same_command(tiny_lm, tmp_path, caplog):
     assert max_weight_diff(tmp_path / "whole", out) <= 1e-5
     whole, resumed = results(tmp_path / "whole"), results(out)
     assert resumed["train_steps"] == 12 and resumed["eval_accuracy"] == whole["eval_accuracy"]
+
+
+# --- model selection on a split carved from train; pooling, dropout and label smoothing
+
+
+def test_selection_split_is_carved_from_train_only(tmp_path):
+    """Stratified, fixed by the seed, disjoint from the training rows kept, and never drawn from the dev file."""
+    from hfrecipes.classification import ClassificationDataArguments, load_classification_datasets
+
+    labels = ["a"] * 120 + ["b"] * 60 + ["c"] * 20
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"train row {i},{y}\n" for i, y in enumerate(labels)))
+    (tmp_path / "dev.csv").write_text("text,label\n" + "".join(f"dev row {i},{'abc'[i % 3]}\n" for i in range(30)))
+
+    def load(seed, **kwargs):
+        args = ClassificationDataArguments(train_file=[str(tmp_path / "train.csv")], **kwargs)
+        return load_classification_datasets(args, seed=seed)[0]
+
+    dev = [str(tmp_path / "dev.csv")]
+    raw = load(3, validation_file=dev, selection_split_percentage=25)
+    train, selection = set(raw["train"]["text"]), set(raw["selection"]["text"])
+    assert len(selection) == 50 and not train & selection
+    assert train | selection == {f"train row {i}" for i in range(200)}
+    assert raw["validation"]["text"] == [f"dev row {i}" for i in range(30)]  # the dev file, whole and untouched
+    assert np.bincount(raw["selection"]["label"]).tolist() == [30, 15, 5]  # each class keeps its share
+    assert load(3, validation_file=dev, selection_split_percentage=25)["selection"]["text"] == raw["selection"]["text"]
+    assert set(load(4, validation_file=dev, selection_split_percentage=25)["selection"]["text"]) != selection
+    # No dev file: validation is carved first (validation_split_percentage), selection from what train keeps.
+    raw = load(3, selection_split_percentage=10, max_train_samples=150)
+    parts = [set(raw[s]["text"]) for s in ("train", "validation", "selection")]
+    assert [len(p) for p in parts] == [135, 20, 15]  # 200 -> 180 + 20 validation; 150 kept -> 135 + 15
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert "selection" not in load(3, validation_file=dev)
+
+
+@pytest.mark.slow
+def test_early_stopping_stops_and_the_best_checkpoint_is_saved(reviews, tiny_lm, tmp_path):
+    """Patience 1 and a threshold accuracy cannot beat: training stops at the second evaluation. At a learning rate
+    too small to change a prediction, the second is no better, so the first checkpoint is the one saved."""
+    train, dev, _ = reviews
+    out = tmp_path / "selected"
+    classify(
+        "--train_file", str(train), "--validation_file", str(dev), "--text_column", "review", "--label_column",
+        "stars", "--model_name_or_path", str(tiny_lm), "--output_dir", str(out), "--max_steps", "40",
+        "--learning_rate", "1e-6", "--selection_split_percentage", "20", "--eval_strategy", "steps",
+        "--eval_steps", "2", "--save_strategy", "steps", "--save_steps", "2", "--load_best_model_at_end", "true",
+        "--metric_for_best_model", "accuracy", "--early_stopping_patience", "1", "--early_stopping_threshold", "1",
+    )  # fmt: skip
+    res = results(out)
+    assert res["train_steps"] == 4 and res["stopped_early"] and res["best_step"] == 2
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["best_model_checkpoint"] == str(out / "checkpoint-2")
+    assert max_weight_diff(out, out / "checkpoint-2") == 0  # the saved model is the best checkpoint...
+    assert max_weight_diff(out / "checkpoint-4", out / "checkpoint-2") > 0  # ...not the last one
+    # Selection ran on 20% of train (48 rows); the dev file is scored once, at the end, whole.
+    assert res["selection_samples"] == 48 and res["train_samples"] == 192 and res["eval_samples"] == 60
+    evals = [e for e in state["log_history"] if "eval_accuracy" in e]  # the evaluations during training
+    assert [round(e["eval_runtime"] * e["eval_samples_per_second"]) for e in evals] == [48, 48]
+    assert {e["eval_accuracy"] for e in evals} == {res["selection_accuracy"]}
+
+
+def test_mean_pooling_reads_every_token_on_either_padding_side(tiny_lm, tmp_path):
+    """Also: the Trainer's label smoothing on either head is torch's label-smoothed cross-entropy of its logits."""
+    import torch
+    import torch.nn.functional as F
+    from transformers import Trainer, TrainingArguments, set_seed
+
+    from hfrecipes.classification import ClassificationCollator, classifier_options, end_with_eos
+    from hfrecipes.modeling import load_sequence_classifier, load_tokenizer
+
+    tokenizer = end_with_eos(load_tokenizer(str(tiny_lm)))
+    models = {}
+    for pooling in ("last", "mean"):
+        set_seed(0)  # the same new head for both
+        model_class, overrides = classifier_options(str(tiny_lm), pooling)
+        models[pooling] = load_sequence_classifier(str(tiny_lm), tokenizer, ["a", "b"], False, model_class).eval()
+    assert type(models["mean"]).__name__ == "MeanPooledGPT2ForSequenceClassification" and not overrides
+    texts = ["short", "a much longer text with many more tokens in it than the others", "medium sized text"]
+    encoded = [tokenizer(t) for t in texts]
+    with torch.no_grad():
+        alone = {
+            p: torch.cat([m(**tokenizer(t, return_tensors="pt")).logits for t in texts]) for p, m in models.items()
+        }
+        assert not torch.allclose(alone["mean"], alone["last"], atol=1e-3)
+        hidden = models["mean"].transformer(**tokenizer(texts[0], return_tensors="pt")).last_hidden_state
+        torch.testing.assert_close(alone["mean"][0], models["mean"].score(hidden.mean(1))[0])
+        for side in ("right", "left"):
+            tokenizer.padding_side = side
+            batch = ClassificationCollator(tokenizer)([dict(e) for e in encoded])
+            torch.testing.assert_close(models["mean"](**batch).logits, alone["mean"], atol=1e-5, rtol=1e-4)
+        labels = torch.tensor([0, 1, 1])
+        smoothing = TrainingArguments(str(tmp_path), label_smoothing_factor=0.1, report_to=[], use_cpu=True)
+        for pooling, model in models.items():
+            loss = Trainer(model=model, args=smoothing).compute_loss(model, {**batch, "labels": labels})
+            torch.testing.assert_close(loss, F.cross_entropy(alone[pooling], labels, label_smoothing=0.1))
+
+
+@pytest.mark.slow
+def test_mean_pooled_model_reloads_through_pipeline(reviews, tiny_lm, tmp_path):
+    """With label smoothing and both dropouts: the saved folder carries its code, predicts through `pipeline` as the
+    run scored it, and, in a process without hfrecipes, loads with trust_remote_code=True (and only with it)."""
+    import subprocess
+    import sys
+
+    from transformers import pipeline
+
+    train, dev, _ = reviews
+    out = tmp_path / "mean"
+    classify(
+        "--train_file", str(train), "--validation_file", str(dev), "--text_column", "review", "--label_column",
+        "stars", "--model_name_or_path", str(tiny_lm), "--output_dir", str(out),
+        "--pooling", "mean", "--label_smoothing_factor", "0.1", "--dropout", "0.1", "--classifier_dropout", "0.1",
+    )  # fmt: skip
+    res = results(out)
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "gpt2-mean-pooled" and (out / "pooling.py").is_file()
+    assert config["classifier_dropout"] == config["resid_pdrop"] == config["attn_pdrop"] == 0.1
+    assert "trust_remote_code=True" in (out / "README.md").read_text()
+    with open(dev, newline="") as f:
+        rows = list(csv.DictReader(f))
+    texts = [r["review"] for r in rows]
+    predicted = [p["label"] for p in pipeline("text-classification", model=str(out))(texts, batch_size=1)]
+    right = sum(p == r["stars"] for p, r in zip(predicted, rows, strict=True))
+    assert right / len(rows) == pytest.approx(res["eval_accuracy"])
+    script = (
+        "import json, sys\n"
+        "from transformers import pipeline\n"
+        "try:\n"
+        "    pipeline('text-classification', model=sys.argv[1])\n"
+        "    sys.exit('loaded without trust_remote_code')\n"
+        "except ValueError as err:\n"
+        "    assert 'trust_remote_code=True' in str(err), err\n"
+        "classifier = pipeline('text-classification', model=sys.argv[1], trust_remote_code=True)\n"
+        "assert 'hfrecipes' not in sys.modules\n"
+        "print('PREDICTED', json.dumps([p['label'] for p in classifier(json.loads(sys.argv[2]))]))\n"
+    )
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    proc = subprocess.run([sys.executable, "-c", script, str(out), json.dumps(texts)], capture_output=True,
+                          text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.split("PREDICTED ")[-1]) == predicted
+
+
+def test_no_evaluations_turn_model_selection_off(tiny_lm, tmp_path):
+    """A quick run with eval_strategy 'no' over a config that selects: nothing to compare, so the last step is kept."""
+    from transformers import TrainingArguments
+
+    recipe = load_recipe("classify")
+    args = recipe.ClassifyArguments(model_name_or_path=str(tiny_lm), early_stopping_patience=2)
+    training = TrainingArguments(str(tmp_path), eval_strategy="no", save_strategy="best", load_best_model_at_end=True)
+    recipe.check_selection(args, training)
+    assert args.early_stopping_patience == 0 and not training.load_best_model_at_end

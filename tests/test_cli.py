@@ -126,3 +126,12 @@ def test_new_from_an_installed_package_never_writes_into_it(tmp_path, monkeypatc
     assert "ship with the hfrecipes repository" in one_line_error(capsys, "list")
     assert "unknown command 'pretrain'" in one_line_error(capsys, "pretrain")
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["classify.py"]
+
+
+def test_no_recipe_shadows_an_installed_module():
+    """`python recipes/X.py` puts recipes/ first on sys.path: a recipe named like a package (evaluate, datasets, ...)
+    would replace it for every recipe run that way."""
+    import importlib.util
+
+    for script in sorted((ROOT / "recipes").glob("*.py")):
+        assert importlib.util.find_spec(script.stem) is None, f"recipes/{script.name} shadows the module {script.stem}"

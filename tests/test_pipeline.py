@@ -30,6 +30,7 @@ TINY = {
         **{"max_train_samples": 100, "max_eval_samples": 50, "max_steps": 10, "max_seq_length": 64},
         **{"report_to": "none", "logging_steps": 2, "eval_strategy": "no"},
     },
+    "eval": {"tasks": ["python_docs_mc"], "limit": 16, "batch_size": 16},
 }
 
 
@@ -55,7 +56,7 @@ def tiny_pipeline(tmp_path_factory):
 
 def test_tiny_pipeline_end_to_end(tiny_pipeline):
     _, out, proc = tiny_pipeline
-    for stage in ("tokenizer", "pretrain", "sft", "classify"):
+    for stage in ("tokenizer", "pretrain", "sft", "classify", "eval"):
         assert (out / stage / "results.json").is_file() and (out / "logs" / f"{stage}.log").is_file()
         assert f"=== Stage {stage}: recipes/" in proc.stdout
     assert (out / "pretrain" / "tokenizer.json").is_file(), "pretrain got the tokenizer stage's output"
@@ -73,16 +74,18 @@ def test_tiny_pipeline_end_to_end(tiny_pipeline):
     classify = json.loads((out / "classify" / "results.json").read_text())
     assert 0 < pretrain["eval_loss"] < 7 and pretrain["sample"]
     assert sft["eval_loss"] < sft["eval_loss_before"] < 8
-    assert 0 <= classify["eval_accuracy"] <= 1
+    n = classify["eval_samples"]  # accuracy is a count of right answers out of the eval rows
+    assert n > 0 and classify["eval_accuracy"] * n == pytest.approx(round(classify["eval_accuracy"] * n))
     assert f"Report: {out / 'report.md'}" in proc.stdout and f"Sample answer from {out / 'sft'}" in proc.stdout
 
 
 def test_rerun_skips_finished_stages_and_reruns_later_ones(tiny_pipeline):
     config, out, _ = tiny_pipeline
     stamps = {s: (out / s / "results.json").stat().st_mtime_ns for s in ("tokenizer", "pretrain", "sft", "classify")}
+    weights = (out / "pretrain" / "model.safetensors").stat().st_mtime_ns
     proc = hfrecipes("pipeline", "--config", str(config), timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stderr.count("finished") == 4 and "=== Stage" not in proc.stdout
+    assert proc.stderr.count("finished") == 5 and "=== Stage" not in proc.stdout
     assert {s: (out / s / "results.json").stat().st_mtime_ns for s in stamps} == stamps
     assert "| sft | skipped |" in (out / "report.md").read_text()
 
@@ -95,7 +98,9 @@ def test_rerun_skips_finished_stages_and_reruns_later_ones(tiny_pipeline):
         and "=== Stage pretrain" not in proc.stdout
     )
     assert "Stage classify: rerunning, an earlier stage ran again" in proc.stderr
-    assert (out / "pretrain" / "results.json").stat().st_mtime_ns == stamps["pretrain"]
+    # pretrain did not run again (the eval stage, which ran again, adds its scores to pretrain's results.json)
+    assert (out / "pretrain" / "model.safetensors").stat().st_mtime_ns == weights
+    assert "python_docs_mc" in json.loads((out / "pretrain" / "results.json").read_text())["benchmarks"]
     assert (out / "classify" / "results.json").stat().st_mtime_ns > stamps["classify"]
     # The logs start with the command: classification starts over from the new SFT model; SFT, cut short with the same
     # inputs, is free to resume its checkpoints.
@@ -168,7 +173,8 @@ def test_pipeline_configs_parse(name, request):
         settings, stages = load_pipeline_config(path)
     finally:
         os.chdir(cwd)
-    assert [s.name for s in stages] == ["tokenizer", "pretrain", "sft", "classify"]
+    expected = ["tokenizer", "pretrain", "sft", "classify"] + (["eval"] if name == "default" else [])
+    assert [s.name for s in stages] == expected
     assert stages[1].config["tokenizer_name"] == f"{settings['output_dir']}/tokenizer"
 
 
@@ -204,5 +210,6 @@ def test_new_recipe_runs_on_a_csv_task(tmp_path, tiny_lm):
         ]
     )
     results = json.loads((out / "results.json").read_text())
-    assert results["label_names"] == ["neg", "pos"] and 0 <= results["eval_accuracy"] <= 1
+    assert results["label_names"] == ["neg", "pos"] and results["eval_samples"] == 7  # the dev file's rows
+    assert results["eval_accuracy"] * 7 == pytest.approx(round(results["eval_accuracy"] * 7))
     assert json.loads((out / "run_info.json").read_text())["recipe"] == "my_task"

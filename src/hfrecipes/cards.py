@@ -166,6 +166,49 @@ def write_model_card(
     return path
 
 
+HARNESS_URL = "https://github.com/EleutherAI/lm-evaluation-harness"
+
+
+def add_benchmark_results(output_dir: str | Path, benchmarks: dict[str, dict[str, Any]]) -> Path | None:
+    """Adds lm-evaluation-harness scores (``hfrecipes.evaluation.benchmark_entries``) to the folder's card metadata.
+
+    Each metric becomes one model-index entry (``EvalResult``: the task's dataset, config and split, the metric and
+    its few-shot count); an entry that differs only in its value replaces the old one, everything else in the card
+    (other results, tags, the body, user edits) is kept. A folder without a card is left alone (``None``).
+    """
+    from huggingface_hub import EvalResult, ModelCard
+
+    path = Path(output_dir) / CARD_FILE
+    if not is_main_process() or not path.is_file():
+        return None
+    card = ModelCard.load(path)
+    new = [
+        EvalResult(
+            task_type="text-generation",
+            task_name=task,
+            dataset_type=entry.get("dataset") or task,
+            dataset_name=task,
+            dataset_config=entry.get("dataset_config"),
+            dataset_split=entry.get("split"),
+            metric_type=metric,
+            metric_value=round(float(value), 6),
+            metric_name=f"{metric} ({entry.get('num_fewshot') or 0}-shot)",
+            metric_args={k: entry[k] for k in ("num_fewshot", "limit") if entry.get(k) is not None} or None,
+            source_name="lm-evaluation-harness",
+            source_url=HARNESS_URL,
+        )
+        for task, entry in benchmarks.items()
+        for metric, value in entry.items()
+        if _is_number(value) and "_stderr" not in metric and metric not in ("examples", "num_fewshot", "limit")
+    ]
+    old = [r for r in card.data.eval_results or [] if not any(r.is_equal_except_value(n) for n in new)]
+    card.data.eval_results = old + new
+    card.data.model_name = card.data.model_name or _model_name(Path(output_dir), None)
+    card.save(path)
+    logger.info("Model card %s: %d benchmark result(s) added to its model-index", path, len(new))
+    return path
+
+
 def render_model_card(output_dir: str | Path, card_data, repo_id: str | None = None, base_model: str | None = None):
     """The ``ModelCard`` for a run folder: ``card_data`` as its metadata, the body built from the folder's files."""
     from huggingface_hub import ModelCard
@@ -318,9 +361,10 @@ def _usage(pipeline_tag: str | None, ref: str, results: dict, model_config: dict
             f'print(generator({prompt!r}, max_new_tokens={min(30, context // 4)})[0]["generated_text"])'
         )
     if pipeline_tag == "text-classification":
+        trust = ", trust_remote_code=True" if model_config.get("auto_map") else ""  # hfrecipes.pooling's classes
         return (
             "from transformers import pipeline\n\n"
-            f'classifier = pipeline("text-classification", model={ref})\n'
+            f'classifier = pipeline("text-classification", model={ref}{trust})\n'
             f"print(classifier({prompt!r}))"
         )
     if not model_config:

@@ -53,6 +53,15 @@ class ClassificationDataArguments:
     validation_split_percentage: float = field(
         default=10.0, metadata={"help": "Held-out share of train when the data has no validation split."}
     )
+    selection_split_percentage: float = field(
+        default=0.0,
+        metadata={
+            "help": "Share of the training rows held out as the Trainer's eval set, for model selection and early "
+            "stopping (stratified by label, fixed by the seed); the validation/dev set is then scored only once, at "
+            "the end, with the selected model (its metrics as eval_*, this split's as selection_*). 0: off, the "
+            "Trainer evaluates on the validation set."
+        },
+    )
     max_seq_length: int = field(default=128, metadata={"help": "Truncate each example to this many tokens."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Truncate train to this many rows."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Truncate validation to this many rows."})
@@ -82,6 +91,8 @@ class ClassificationDataArguments:
             raise ValueError("max_seq_length must be at least 2 (a token and the closing EOS)")
         if not 0 <= self.validation_split_percentage < 100:
             raise ValueError("validation_split_percentage must be in [0, 100)")
+        if not 0 <= self.selection_split_percentage < 100:
+            raise ValueError("selection_split_percentage must be in [0, 100)")
 
 
 @dataclass
@@ -106,8 +117,9 @@ class ClassificationTask:
 
 
 def load_classification_datasets(args: ClassificationDataArguments, seed: int = 42):
-    """``(DatasetDict, ClassificationTask)``: splits ``train``, ``validation`` (MNLI: also ``validation_mismatched``)
-    and any ``test*`` splits, each with a ``label`` column where labels are known."""
+    """``(DatasetDict, ClassificationTask)``: splits ``train``, ``validation`` (MNLI: also ``validation_mismatched``),
+    ``selection`` (with ``selection_split_percentage``: rows carved from train) and any ``test*`` splits, each with a
+    ``label`` column where labels are known."""
     from datasets import DatasetDict
 
     datafiles.forget()  # the files of this load are the ones a stream that fails later is checked against
@@ -156,7 +168,35 @@ def load_classification_datasets(args: ClassificationDataArguments, seed: int = 
             raw[split] = raw[split].select(range(min(n, len(raw[split]))))
     if len(raw["train"]) == 0:
         raise UserError("the training data is empty; check --train_file")
+    if args.selection_split_percentage > 0:
+        raw = carve_selection_split(raw, args.selection_split_percentage, seed)
     return raw, task
+
+
+def carve_selection_split(raw, percentage: float, seed: int):
+    """``raw`` with ``percentage`` % of its ``train`` rows moved to a ``selection`` split (train keeps the rest).
+
+    Stratified by label for classes (each class keeps its share in both parts), so a small split does not tilt the
+    accuracy it selects on; plain random for regression. Fixed by ``seed``. Carved after ``max_train_samples``, from
+    train only: the validation and test splits are never read.
+    """
+    from datasets import ClassLabel, DatasetDict
+
+    train = raw["train"]
+    size = percentage / 100
+    if round(size * len(train)) < 1:
+        raise UserError(
+            f"selection_split_percentage {percentage:g} of {len(train)} training rows is less than one row; "
+            "raise it, or set 0 to select on the validation set"
+        )
+    stratify = "label" if isinstance(train.features.get("label"), ClassLabel) else None
+    try:
+        parts = train.train_test_split(test_size=size, seed=seed, stratify_by_column=stratify)
+    except ValueError as err:  # a class too small to be in both parts
+        logger.warning("Selection split not stratified (%s)", str(err).splitlines()[0].rstrip("."))
+        parts = train.train_test_split(test_size=size, seed=seed)
+    logger.info("Selection split: %d of %d training rows (%g%%)", len(parts["test"]), len(train), percentage)
+    return DatasetDict({**raw, "train": parts["train"], "selection": parts["test"]})
 
 
 def _glue_tsv_files(args, glue: GlueTask) -> dict[str, list[Path]] | None:
@@ -276,6 +316,92 @@ def load_python_docs_task(cache_dir: str | None = None):
             {"text": [item[2] for item, _ in rows], "label": [label for _, label in rows]}, features=features
         )
     return DatasetDict(out)
+
+
+# --- the model: pooling, dropout, label smoothing
+
+POOLINGS = ("last", "mean")
+# Config fields that set the dropout inside a pretrained model, by architecture (GPT-2; Llama, Qwen2, Mistral).
+BACKBONE_DROPOUTS = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "attention_dropout")
+
+
+def classifier_options(name: str, pooling: str = "last", dropout: float | None = None, trust_remote_code=False):
+    """``(model_class, config_overrides)`` for ``modeling.load_sequence_classifier``.
+
+    ``pooling="last"`` keeps transformers' own class (it scores the last token that is not padding): the saved model
+    is a stock one. ``"mean"`` picks the class of :mod:`hfrecipes.pooling` for the model's architecture; its saved
+    folder carries that file and loads with ``trust_remote_code=True`` (or after ``import hfrecipes.pooling``).
+    ``dropout`` (None: the model's own) goes into every dropout field the architecture has.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    if pooling not in POOLINGS:
+        raise UserError(f"--pooling must be one of {', '.join(POOLINGS)}, got '{pooling}'")
+    if pooling == "last" and dropout is None:
+        return AutoModelForSequenceClassification, {}
+    from . import pooling as pooled
+
+    try:
+        config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError):
+        return AutoModelForSequenceClassification, {}  # load_sequence_classifier says what is wrong with `name`
+    overrides = {}
+    if dropout is not None:
+        overrides = {key: dropout for key in BACKBONE_DROPOUTS if hasattr(config, key)}
+        if not overrides:
+            logger.warning("--dropout: a %s model has none of %s; ignored", config.model_type, BACKBONE_DROPOUTS)
+    if pooling == "last":
+        return AutoModelForSequenceClassification, overrides
+    by_pooled_type = {cls.config_class.model_type: cls for cls in pooled.MEAN_POOLED.values()}
+    model_class = pooled.MEAN_POOLED.get(config.model_type) or by_pooled_type.get(config.model_type)
+    if model_class is None:
+        raise UserError(
+            f"--pooling mean supports {', '.join(pooled.MEAN_POOLED)} models; {name} is a '{config.model_type}' "
+            "model: use --pooling last"
+        )
+    return model_class, overrides
+
+
+def add_classifier_dropout(model, p: float) -> None:
+    """Dropout with probability ``p`` on the features the classification head (``score``) reads, in training only.
+
+    A forward pre-hook on the head: no module or weight is added, so the saved model is the same class as without it
+    (inference is unchanged: dropout is off in eval mode). ``p`` is recorded in the config as ``classifier_dropout``.
+    """
+    import torch.nn.functional as F
+
+    head = getattr(model, "score", None)
+    if head is None:
+        raise UserError(f"--classifier_dropout: {type(model).__name__} has no 'score' head to put dropout before")
+    head.register_forward_pre_hook(lambda module, args: (F.dropout(args[0], p, training=module.training), *args[1:]))
+    model.config.classifier_dropout = p
+
+
+def metric_names(task: ClassificationTask) -> list[str]:
+    """``loss`` and the ``compute_metrics`` keys for ``task`` (``accuracy``, ``f1``, ``pearson``, ...)."""
+    import numpy as np
+    from transformers import EvalPrediction
+
+    width = 1 if task.is_regression else len(task.label_names)
+    labels = np.array([0.0, 1.0]) if task.is_regression else np.array([0, 1 % width])
+    two = EvalPrediction(predictions=np.eye(2, width), label_ids=labels)
+    return ["loss", *classification_metrics(task)(two)]
+
+
+def check_task_options(task: ClassificationTask, training_args) -> None:
+    """Options that depend on the task: label smoothing needs classes; metric_for_best_model must be a metric."""
+    if task.is_regression and training_args.label_smoothing_factor:
+        raise UserError(
+            f"--label_smoothing_factor {training_args.label_smoothing_factor:g} applies to classes, but "
+            f"{task.name} is a regression task (float labels); set it to 0"
+        )
+    metric = training_args.metric_for_best_model
+    if metric is not None:
+        names = metric_names(task)
+        if metric.removeprefix("eval_") not in names:
+            raise UserError(
+                f"--metric_for_best_model '{metric}' is not a metric of {task.name}; choose one of {', '.join(names)}"
+            )
 
 
 # --- tokenization, batching, metrics, predictions

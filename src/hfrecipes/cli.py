@@ -51,6 +51,11 @@ def package_checkout() -> Path | None:
     return None
 
 
+# recipes/eval.py is `hfrecipes evaluate` too: a script named evaluate.py would shadow the `evaluate` package for
+# every recipe run as `python recipes/X.py` (its folder comes first on sys.path).
+ALIASES = {"evaluate": "eval"}
+
+
 def recipes_dir() -> Path | None:
     """The ``recipes/`` folder: of the checkout this package runs from, else of the current folder, else ``None``.
 
@@ -174,6 +179,7 @@ def recipe_script(command: str) -> Path:
             f"unknown command '{command}': not one of {', '.join(COMMANDS)}, and no recipes/{command}.py here: "
             f"{RECIPES_SHIP_WITH_THE_REPO}"
         )
+    command = ALIASES.get(command, command)
     script = folder / f"{command.replace('-', '_')}.py"
     if not script.is_file():
         raise UserError(

@@ -163,8 +163,9 @@ class _Parser:
         except (ValueError, TypeError) as err:  # raised by a dataclass __post_init__
             raise UserError(str(err).splitlines()[0]) from None
         outputs = outputs[: len(self.dataclass_types)]
+        decay_ratio = next((c.lr_decay_ratio for c in outputs if hasattr(c, "lr_decay_ratio")), None)
         for cfg in outputs:  # an optimizer or LR schedule that cannot be built fails now, not after the model loads
-            if problem := check_optimizer(cfg):
+            if problem := check_optimizer(cfg, decay_ratio):
                 raise UserError(problem)
         return outputs
 

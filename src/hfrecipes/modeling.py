@@ -1,4 +1,4 @@
-"""Model construction: GPT-2 shapes from config, vocab sized to the tokenizer; pretrained models to fine-tune."""
+"""Model construction: GPT-2 or Llama shapes from config, vocab sized to the tokenizer; pretrained models to tune."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 
 # A new model's shape, when pretraining from scratch (continued pretraining takes the model's own config).
 SHAPE_DEFAULTS = {"n_layer": 4, "n_head": 4, "n_embd": 128, "dropout": 0.0}
+# Architectures pretrain.py builds from scratch (--model_type), and the shape fields only a Llama has.
+MODEL_TYPES = ("gpt2", "llama")
+LLAMA_FIELDS = ("n_kv_head", "intermediate_size", "rope_theta")
 
 
 @dataclass
@@ -25,7 +28,15 @@ class ModelArguments:
         default=None,
         metadata={
             "help": "Continued pretraining: a model folder or Hub id to start from (its tokenizer and shape come "
-            "with it). Default: a new GPT-2 from scratch."
+            "with it). Default: a new model (--model_type) from scratch."
+        },
+    )
+    model_type: str | None = field(
+        default=None,
+        metadata={
+            "help": "From scratch: gpt2 (default; learned positions, LayerNorm, GELU MLP) or llama (RoPE, RMSNorm, "
+            "SwiGLU, grouped-query attention with --n_kv_head), both transformers' own classes.",
+            "choices": list(MODEL_TYPES),
         },
     )
     model_revision: str | None = field(default=None, metadata={"help": "Hub branch, tag or commit of the model."})
@@ -49,15 +60,25 @@ class ModelArguments:
     )
     n_positions: int | None = field(default=None, metadata={"help": "From scratch: position embeddings (block_size)."})
     dropout: float | None = field(
-        default=None, metadata={"help": "From scratch: dropout on residual, embedding, attention."}
+        default=None,
+        metadata={"help": "From scratch: dropout on residual, embedding, attention (llama: attention_dropout only)."},
     )
+    n_kv_head: int | None = field(
+        default=None,
+        metadata={"help": "From scratch, llama: key/value heads, dividing n_head (default n_head; fewer: GQA)."},
+    )
+    intermediate_size: int | None = field(
+        default=None,
+        metadata={"help": "From scratch, llama: SwiGLU hidden size (default 8/3 n_embd, up to a multiple of 32)."},
+    )
+    rope_theta: float | None = field(default=None, metadata={"help": "From scratch, llama: RoPE base (10000)."})
     vocab_multiple: int = field(
         default=64, metadata={"help": "From scratch: pad the vocab to a multiple of this (speed)."}
     )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow code from the Hub (off by default)."})
 
     def __post_init__(self):
-        shape = [*SHAPE_DEFAULTS, "n_positions"]
+        shape = ["model_type", *SHAPE_DEFAULTS, "n_positions", *LLAMA_FIELDS]
         if self.model_name_or_path is not None:
             given = [name for name in shape if getattr(self, name) is not None]
             if given:
@@ -91,6 +112,41 @@ class ModelArguments:
             )
         if not 0 <= self.dropout < 1:
             raise ValueError("dropout must be in [0, 1)")
+        self.model_type = self.model_type or "gpt2"
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {self.model_type!r}")
+        if self.model_type == "llama":
+            self._settle_llama_shape()
+        elif given := [name for name in LLAMA_FIELDS if getattr(self, name) is not None]:
+            raise ValueError(f"{given[0]} shapes a llama model; add --model_type llama or drop {given[0]}")
+
+    def _settle_llama_shape(self):
+        head_dim = self.n_embd // self.n_head
+        if head_dim % 2:
+            raise ValueError(
+                f"llama's RoPE needs an even head size, but n_embd / n_head is {head_dim}; "
+                f"e.g. n_embd={self.n_head * (head_dim + 1)}"
+            )
+        self.n_kv_head = self.n_head if self.n_kv_head is None else self.n_kv_head
+        if self.n_kv_head < 1 or self.n_head % self.n_kv_head:
+            divisors = [k for k in range(1, self.n_head + 1) if self.n_head % k == 0]
+            raise ValueError(
+                f"n_kv_head ({self.n_kv_head}) must divide n_head ({self.n_head}): one of "
+                + ", ".join(map(str, divisors))
+            )
+        if self.intermediate_size is None:
+            self.intermediate_size = swiglu_size(self.n_embd)
+        if self.intermediate_size < 1:
+            raise ValueError(f"intermediate_size must be a positive integer, got {self.intermediate_size}")
+        self.rope_theta = 10000.0 if self.rope_theta is None else self.rope_theta
+        if not (math.isfinite(self.rope_theta) and self.rope_theta > 0):
+            raise ValueError(f"rope_theta must be a positive number, got {self.rope_theta}")
+
+
+def swiglu_size(n_embd: int, multiple: int = 32) -> int:
+    """SwiGLU's hidden size for ``n_embd``: 8/3 of it (three matrices as many weights as GPT-2's two of 4x), rounded
+    up to ``multiple`` (Llama's ``multiple_of``)."""
+    return -(-math.ceil(8 * n_embd / 3) // multiple) * multiple
 
 
 def padded_vocab_size(n: int, multiple: int) -> int:
@@ -119,8 +175,48 @@ def build_gpt2(args: ModelArguments, tokenizer):
     return model
 
 
+def llama_config(args: ModelArguments, tokenizer):
+    """The ``LlamaConfig`` of a new Llama shaped by ``args`` (RoPE, RMSNorm, SwiGLU, ``n_kv_head`` key/value heads),
+    its vocab covering the tokenizer (padded for speed) and its input and output embeddings tied, as GPT-2's are."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=padded_vocab_size(len(tokenizer), args.vocab_multiple),
+        hidden_size=args.n_embd,
+        intermediate_size=args.intermediate_size,
+        num_hidden_layers=args.n_layer,
+        num_attention_heads=args.n_head,
+        num_key_value_heads=args.n_kv_head,
+        max_position_embeddings=args.n_positions,
+        rope_parameters={"rope_type": "default", "rope_theta": args.rope_theta},
+        attention_dropout=args.dropout,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def build_llama(args: ModelArguments, tokenizer):
+    """A freshly initialised ``LlamaForCausalLM`` of :func:`llama_config`."""
+    from transformers import LlamaForCausalLM
+
+    config = llama_config(args, tokenizer)
+    model = LlamaForCausalLM(config)
+    logger.info(
+        "Llama from scratch: %.2fM parameters, vocab %d, %d of %d heads for keys and values, SwiGLU %d",
+        model.num_parameters() / 1e6,
+        config.vocab_size,
+        config.num_key_value_heads,
+        config.num_attention_heads,
+        config.intermediate_size,
+    )
+    return model
+
+
 def pretraining_model(args: ModelArguments, tokenizer):
-    """The model ``pretrain.py`` trains: a new GPT-2, or (``model_name_or_path``) an existing model to adapt.
+    """The model ``pretrain.py`` trains: a new GPT-2 or Llama (``model_type``), or (``model_name_or_path``) an
+    existing model to adapt.
 
     Continued pretraining also settles ``args.block_size``: the model's context, at most 1024, unless given (and
     never past the context).
@@ -128,7 +224,7 @@ def pretraining_model(args: ModelArguments, tokenizer):
     from .config import UserError
 
     if args.model_name_or_path is None:
-        return build_gpt2(args, tokenizer)
+        return build_llama(args, tokenizer) if args.model_type == "llama" else build_gpt2(args, tokenizer)
     check_vocab(args.model_name_or_path, tokenizer, args.trust_remote_code)
     source = PretrainedModelArguments(model_name_or_path=args.model_name_or_path, model_revision=args.model_revision)
     model = load_causal_lm(source, args.trust_remote_code, tokenizer)
@@ -492,8 +588,11 @@ def context_length(model) -> int:
     return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or 1024
 
 
-def load_sequence_classifier(name: str, tokenizer, label_names: list[str] | None, trust_remote_code: bool = False):
+def load_sequence_classifier(
+    name: str, tokenizer, label_names: list[str] | None, trust_remote_code: bool = False, model_class=None, **config
+):
     """``AutoModelForSequenceClassification`` over a pretrained model (folder or Hub id); no label names: regression.
+    ``model_class`` (default: that Auto class) and ``config`` overrides: from ``classification.classifier_options``.
 
     ``pad_token_id`` goes into the config because the head pools the last token that is not padding; label names
     go in too, so ``pipeline("text-classification")`` prints them. Loading a causal LM this way creates a fresh
@@ -514,11 +613,12 @@ def load_sequence_classifier(name: str, tokenizer, label_names: list[str] | None
             "label2id": {name: i for i, name in enumerate(label_names)},
         }
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
+        model = (model_class or AutoModelForSequenceClassification).from_pretrained(
             name,
             trust_remote_code=trust_remote_code,
             use_safetensors=True,
             **kwargs,
+            **config,
         )
     except (OSError, ValueError) as err:
         raise UserError(

@@ -45,7 +45,14 @@ from .runs import RESULTS_FILE
 logger = logging.getLogger(__name__)
 
 # (stage, recipe), in the order they run.
-STAGES = [("tokenizer", "train_tokenizer"), ("pretrain", "pretrain"), ("sft", "sft"), ("classify", "classify")]
+STAGES = [
+    ("tokenizer", "train_tokenizer"),
+    ("pretrain", "pretrain"),
+    ("sft", "sft"),
+    ("classify", "classify"),
+    ("eval", "eval"),  # lm-evaluation-harness on the pretrained model (recipes/eval.py), one process
+]
+ONE_PROCESS = {"eval"}  # stages that run as one process whatever the accelerate config
 TOP_LEVEL_KEYS = {"output_dir", "accelerate_config", "push_to_hub", "hub_model_id", "hub_private_repo"}
 STATE_FILE = "pipeline.json"
 _FILE_KEYS = ("train_file", "validation_file", "test_file", "glue_dir")
@@ -115,7 +122,7 @@ def load_pipeline_config(path: str | Path) -> tuple[dict[str, Any], list[Stage]]
         config["output_dir"] = str(output_dir / name)
         if name == "pretrain" and "tokenizer" in done:
             config["tokenizer_name"] = done["tokenizer"]
-        if name in ("sft", "classify") and "pretrain" in done:
+        if name in ("sft", "classify", "eval") and "pretrain" in done:
             config["model_name_or_path"] = done["pretrain"]
         config.pop("overwrite", None)  # the pipeline decides what reruns
         _check_files(name, config)
@@ -223,6 +230,7 @@ def _run_stage(stage: Stage, config_file: Path, accelerate_config: Path, log: Pa
         "hfrecipes.launch",
         "--config_file",
         str(accelerate_config),
+        *(["--num_processes", "1"] if stage.name in ONE_PROCESS else []),
         str(repo_root() / "recipes" / f"{stage.recipe}.py"),
         "--config",
         str(config_file),

@@ -1,8 +1,9 @@
 """The pipeline's report: ``report.md`` and ``report.html`` in its output folder, built from what each stage wrote.
 
 Stage metrics (``results.json``), timings (``pipeline.json``), loss curves (each stage's ``loss_curve.png`` plus one
-combined ``loss_curves.png``), tokenizer statistics, sample generations, hardware and library versions
-(``run_info.json``). Images are linked by relative paths, so the folder can be moved or zipped.
+combined ``loss_curves.png``), benchmark scores (lm-evaluation-harness, ``recipes/eval.py``: the ``eval`` stage and
+the ``benchmarks`` each model folder's results.json collects), tokenizer statistics, sample generations, hardware and
+library versions (``run_info.json``). Images are linked by relative paths, so the folder can be moved or zipped.
 ``hfrecipes report OUTPUT_DIR`` writes it again from the folder.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 from .cards import LOSS_CURVE_FILE, draw_loss_curves, loss_history, plot_loss_curve, read_json
 from .runs import INFO_FILE, RESULTS_FILE
 
-STAGE_ORDER = ["tokenizer", "pretrain", "sft", "classify"]
+STAGE_ORDER = ["tokenizer", "pretrain", "sft", "classify", "eval"]
 COMBINED_FIGURE = "loss_curves.png"
 # The metrics of each stage shown in the summary table (classification adds every eval_ metric of its task).
 KEY_METRICS = {
@@ -45,6 +46,7 @@ def write_report(output_dir: str | Path) -> Path:
     )
     blocks: list[Block] = [("h", "Pipeline report"), ("p", intro)]
     blocks += _summary(names, results, state.get("stages", {}))
+    blocks += _benchmarks(names, results)
     blocks += _loss_curves(out, names)
     blocks += _tokenizer(out, results.get("tokenizer"))
     blocks += _samples(results)
@@ -76,7 +78,31 @@ def _metrics(name: str, res: dict[str, Any]) -> str:
     if name == "classify":
         keys += sorted(k for k in res if k.startswith("eval_") and k not in keys and not _is_noise(k))
         keys += ["task"]
+    if name == "eval":  # recipes/eval.py: "arc_easy/acc", ... (not their stderr or example counts)
+        keys += [k for k in res if "/" in k and not k.endswith(("_stderr", "/examples"))]
     return ", ".join(f"{k} {_format(res[k])}" for k in keys if k in res and res[k] is not None)
+
+
+def _benchmarks(names: list[str], results: dict[str, dict]) -> list[Block]:
+    """The lm-evaluation-harness scores each model folder collected (``benchmarks`` in its results.json)."""
+    rows = []
+    for name in names:
+        for task, entry in (results[name].get("benchmarks") or {}).items():
+            for metric, value in entry.items():
+                if metric in _BENCHMARK_INFO or metric.endswith("_stderr") or not isinstance(value, (int, float)):
+                    continue
+                stderr = entry.get(f"{metric}_stderr")
+                shown = _format(value) + (f" ± {_format(stderr)}" if isinstance(stderr, (int, float)) else "")
+                shots, limit = entry.get("num_fewshot"), entry.get("limit")
+                rows.append([name, task, metric, shown, _format(entry.get("examples")), str(shots), str(limit or "-")])
+    if not rows:
+        return []
+    header = ["model", "task", "metric", "value", "examples", "n-shot", "limit"]
+    note = "lm-evaluation-harness through `recipes/eval.py`; a limit means a subset of the task, not comparable."
+    return [("h2", "Benchmarks"), ("table", header, rows), ("p", note)]
+
+
+_BENCHMARK_INFO = {"examples", "num_fewshot", "limit", "apply_chat_template"}
 
 
 def _loss_curves(out: Path, names: list[str]) -> list[Block]:

@@ -34,9 +34,17 @@ class TimeBudget(TrainerCallback, ExportableState):
     clock = staticmethod(time.perf_counter)
 
     def __init__(
-        self, minutes: float, skip_steps: int = 3, timing_steps: int = 10, progress=None, overrun=1.1, recheck=0.1
+        self,
+        minutes: float,
+        skip_steps: int = 3,
+        timing_steps: int = 10,
+        progress=None,
+        overrun=1.1,
+        recheck=0.1,
+        decay_ratio: float | None = None,
     ):
         self.minutes = minutes
+        self.decay_ratio = decay_ratio  # warmup_stable_decay: the decay phase's share of the (budgeted) steps
         self.overrun = overrun
         self.recheck = recheck
         self.skip_steps = skip_steps
@@ -100,24 +108,14 @@ class TimeBudget(TrainerCallback, ExportableState):
         return total, 0
 
     def _fix(self, args, state, total: int) -> None:
-        from transformers import get_scheduler
+        from .optim import rebuild_schedule
 
         total = min(total, self._cap) if self._cap else total
         self.total_steps = max(total, state.global_step, 1)
         state.max_steps = self.total_steps
         state.compute_steps(args, self.total_steps)  # ratio-valued logging/eval/save steps: of the budgeted total
         # Same schedule type and warmup rule as the Trainer's, over the budgeted number of steps.
-        import torch
-
-        probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-        retarget = get_scheduler(
-            args.lr_scheduler_type,
-            optimizer=probe,
-            num_warmup_steps=args.get_warmup_steps(self.total_steps),
-            num_training_steps=self.total_steps,
-            scheduler_specific_kwargs=args.lr_scheduler_kwargs,
-        )
-        self._scheduler.lr_lambdas = [retarget.lr_lambdas[0]] * len(self._scheduler.lr_lambdas)
+        rebuild_schedule(args, self._scheduler, self.total_steps, self.decay_ratio)
         if self._progress is not None and getattr(self._progress, "training_bar", None) is not None:
             self._progress.training_bar.total = self.total_steps
             self._progress.training_bar.refresh()
@@ -141,12 +139,12 @@ def _broadcast(value):
     return value
 
 
-def add_time_budget(trainer, minutes: float) -> TimeBudget:
+def add_time_budget(trainer, minutes: float, decay_ratio: float | None = None) -> TimeBudget:
     """Attaches a ``TimeBudget`` to a Trainer whose ``args.max_steps`` was set before construction."""
     from transformers.trainer_callback import ProgressCallback
 
     progress = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, ProgressCallback)), None)
-    budget = TimeBudget(minutes, progress=progress)
+    budget = TimeBudget(minutes, progress=progress, decay_ratio=decay_ratio)
     trainer.add_callback(budget)
     return budget
 

@@ -77,19 +77,20 @@ def _num(value: float) -> str:
 _OPEN = {"low_open": True}
 # First match wins (re.fullmatch on the field name).
 RANGES: list[tuple[str, Range]] = [
-    (r"learning_rate|.*_lr", Range(0, **_OPEN)),
+    (r".*learning_rate|.*_lr", Range(0, **_OPEN)),
     (r"seed|data_seed", Range(0, 2**32 - 1)),
     (r"max_steps", Range(0, also=(-1,))),  # -1: train for num_train_epochs
     (r"(logging|eval|save)_steps", Range(0, **_OPEN)),  # below 1: a ratio of the training steps
     (r".*_ratio", Range(0, 1)),
-    (r".*dropout|.*_pdrop|label_smoothing_factor|adam_beta[12]", Range(0, 1, high_open=True)),
-    (r"validation_split_percentage", Range(0, 100, high_open=True)),
+    (r".*dropout|.*_pdrop|label_smoothing_factor|adam_beta[12]|.*momentum", Range(0, 1, high_open=True)),
+    (r"(validation|selection)_split_percentage", Range(0, 100, high_open=True)),
     (r"top_p", Range(0, 1, **_OPEN)),
-    (r"adam_epsilon|lora_alpha|neftune_noise_alpha", Range(0, **_OPEN)),
+    (r"adam_epsilon|lora_alpha|neftune_noise_alpha|rope_theta", Range(0, **_OPEN)),
     (r".*batch_size|.*_accumulation_steps|torch_empty_cache_steps|dataloader_prefetch_factor", Range(1)),
     (r"lora_r|vocab_size|vocab_multiple|min_frequency|n_embd|n_head|n_layer|n_positions", Range(1)),
     (r"block_size|max_length|max_seq_length|max_new_tokens|.*num_proc|max_.*_samples", Range(1)),
     (r"save_total_limit|ddp_timeout|ddp_bucket_cap_mb", Range(1)),
+    (r"n_kv_head|intermediate_size", Range(1)),
 ]
 
 _ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention", "paged_attention")
@@ -286,14 +287,15 @@ def check_machine(values: dict[str, Any]) -> str | None:
     return None
 
 
-def check_optimizer(config: Any) -> str | None:
-    """The optimizer and LR schedule of a built ``TrainingArguments`` (or subclass), built as the Trainer would."""
+def check_optimizer(config: Any, decay_ratio: float | None = None) -> str | None:
+    """The optimizer and LR schedule of a built ``TrainingArguments`` (or subclass), built as the Trainer would
+    (``decay_ratio``: ``OptimizerArguments.lr_decay_ratio``, which sets the WSD decay steps)."""
     if not hasattr(config, "optim") or not hasattr(config, "lr_scheduler_type"):
         return None
-    return _dry_run_optimizer(config)
+    return _dry_run_optimizer(config, decay_ratio)
 
 
-def _dry_run_optimizer(config: Any) -> str | None:
+def _dry_run_optimizer(config: Any, decay_ratio: float | None) -> str | None:
     """Builds the optimizer and LR schedule the Trainer would build, on one dummy parameter."""
     import torch
     from transformers import Trainer, get_scheduler
@@ -314,15 +316,12 @@ def _dry_run_optimizer(config: Any) -> str | None:
         optimizer = cls([param], **kwargs)
     except (ValueError, TypeError, RuntimeError) as err:
         return f"optim {optim!r} rejects its settings: {_first_line(err)}; fix optim_args or the optimizer's fields"
+    from .optim import schedule_kwargs
+
     name = getattr(config.lr_scheduler_type, "value", config.lr_scheduler_type)
+    kwargs = schedule_kwargs(config, 10, decay_ratio)
     try:
-        get_scheduler(
-            name,
-            optimizer,
-            num_warmup_steps=0,
-            num_training_steps=10,
-            scheduler_specific_kwargs=config.lr_scheduler_kwargs,
-        )
+        get_scheduler(name, optimizer, num_warmup_steps=0, num_training_steps=10, scheduler_specific_kwargs=kwargs)
     except (ValueError, TypeError, KeyError) as err:
         return (
             f"lr_scheduler_type {name!r} with lr_scheduler_kwargs {config.lr_scheduler_kwargs or {}}: "
