@@ -40,7 +40,9 @@ class ClassifyArguments:
     model_name_or_path: str = field(
         default="outputs/pretrain", metadata={"help": "Output folder of recipes/pretrain.py, or a Hub model id."}
     )
-    padding_side: str = field(default="right", metadata={"help": "Pad batches on the 'right' or the 'left'."})
+    padding_side: str = field(
+        default="right", metadata={"choices": ["right", "left"], "help": "Pad batches on the 'right' or the 'left'."}
+    )
     pooling: str = field(
         default="last",
         metadata={
@@ -77,10 +79,6 @@ class ClassifyArguments:
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished run in output_dir."})
 
     def __post_init__(self):
-        if self.padding_side not in ("right", "left"):
-            raise ValueError(f"padding_side must be 'right' or 'left', got '{self.padding_side}'")
-        if self.max_train_minutes is not None and self.max_train_minutes < 0:
-            raise ValueError("max_train_minutes must be >= 0 (0 turns the budget off)")
         check_model_folder(self.model_name_or_path)
 
 

@@ -39,10 +39,6 @@ class GenerateArguments:
             raise ValueError(
                 f"no model folder at {self.model_name_or_path}; train one (recipes/sft.py) or give a Hub id"
             )
-        if self.max_new_tokens < 1:
-            raise ValueError("max_new_tokens must be >= 1")
-        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
-            raise ValueError("temperature and top_k must be >= 0 and top_p in (0, 1]")
 
 
 CONFIG_CLASSES = (GenerateArguments,)

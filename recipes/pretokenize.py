@@ -33,10 +33,6 @@ class PretokenizeArguments:
     output_dir: str = field(default="outputs/pretokenized", metadata={"help": "Where the packed splits go."})
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished run in output_dir."})
 
-    def __post_init__(self):
-        if self.block_size < 1:
-            raise ValueError(f"block_size must be a positive integer, got {self.block_size}")
-
 
 CONFIG_CLASSES = (DataArguments, PretokenizeArguments)
 

@@ -43,10 +43,6 @@ class PretrainArguments:
     sample_prompt: str | None = field(default=None, metadata={"help": "Prompt for the sample (default: val text)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished run in output_dir."})
 
-    def __post_init__(self):
-        if self.max_train_minutes is not None and self.max_train_minutes < 0:
-            raise ValueError("max_train_minutes must be >= 0 (0 turns the budget off)")
-
 
 CONFIG_CLASSES = (DataArguments, ModelArguments, PretrainArguments, OptimizerArguments, TrainingArguments)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 from pathlib import Path
 
@@ -71,8 +72,13 @@ def _snapshot(folder: Path) -> dict[str, float]:
     return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in sorted(folder.rglob("*"))}
 
 
+@functools.cache
+def _recipe(name: str):
+    return load_recipe(name)  # once per recipe, not once per case (executing a recipe file is not free)
+
+
 def _run(recipe: str, argv: list[str], cwd: Path) -> tuple[int, str]:
-    main = load_recipe(recipe).main
+    main = _recipe(recipe).main
     err = io.StringIO()
     with contextlib.chdir(cwd), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as stop:
         cli_main(lambda: main(argv))

@@ -89,10 +89,6 @@ class ClassificationDataArguments:
             check_data_files(files, _TABLE_SUFFIXES)
         if self.max_seq_length < 2:
             raise ValueError("max_seq_length must be at least 2 (a token and the closing EOS)")
-        if not 0 <= self.validation_split_percentage < 100:
-            raise ValueError("validation_split_percentage must be in [0, 100)")
-        if not 0 <= self.selection_split_percentage < 100:
-            raise ValueError("selection_split_percentage must be in [0, 100)")
 
 
 @dataclass

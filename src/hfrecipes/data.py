@@ -60,8 +60,6 @@ class DataArguments:
             raise ValueError("give either --dataset_name or --train_file, not both")
         if self.validation_file and not self.train_file:
             raise ValueError("--validation_file needs --train_file as well")
-        if not 0 <= self.validation_split_percentage < 100:
-            raise ValueError("validation_split_percentage must be in [0, 100)")
         if self.train_file:
             check_data_files([*self.train_file, *(self.validation_file or [])])
         check_dataset_name(self.dataset_name)

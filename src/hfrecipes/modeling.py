@@ -88,17 +88,12 @@ class ModelArguments:
                 )
             check_model_folder(self.model_name_or_path)
             self.tokenizer_name = self.tokenizer_name or self.model_name_or_path
-            if self.block_size is not None and self.block_size < 1:
-                raise ValueError(f"block_size must be a positive integer, got {self.block_size}")
             return
         for name, value in SHAPE_DEFAULTS.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
         self.tokenizer_name = self.tokenizer_name or "outputs/tokenizer"
-        self.block_size = self.block_size or 128
-        for name in ("n_layer", "n_head", "n_embd", "block_size", "vocab_multiple"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        self.block_size = self.block_size or 128  # ranges (>= 1, ...) are checked at parsing: hfrecipes.validation
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}); e.g. n_embd={self.n_head * 32}"
@@ -136,11 +131,7 @@ class ModelArguments:
             )
         if self.intermediate_size is None:
             self.intermediate_size = swiglu_size(self.n_embd)
-        if self.intermediate_size < 1:
-            raise ValueError(f"intermediate_size must be a positive integer, got {self.intermediate_size}")
         self.rope_theta = 10000.0 if self.rope_theta is None else self.rope_theta
-        if not (math.isfinite(self.rope_theta) and self.rope_theta > 0):
-            raise ValueError(f"rope_theta must be a positive number, got {self.rope_theta}")
 
 
 def swiglu_size(n_embd: int, multiple: int = 32) -> int:
