@@ -55,7 +55,7 @@ def main(argv=None):
     from transformers import DataCollatorForLanguageModeling, Trainer, set_seed
 
     from hfrecipes.cards import write_model_card
-    from hfrecipes.data import first_text, load_text_datasets, pack_dataset
+    from hfrecipes.data import first_text, load_text_datasets, mixture_results, pack_dataset
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import load_tokenizer, parameter_counts, pretraining_model
     from hfrecipes.optim import DecayRatio, prepare_optimizer
@@ -148,6 +148,7 @@ def main(argv=None):
         "world_size": training_args.world_size,
         "sample_prompt": prompt,
         "sample": generate_sample(trainer.model, tokenizer, prompt or tokenizer.eos_token, seed=training_args.seed),
+        **mixture_results(raw),  # with dataset_mixture: the rows each source gave the training data
     }
     write_results(out, results)
     if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes

@@ -48,7 +48,7 @@ def main(argv=None):
     from hfrecipes.cards import write_model_card
     from hfrecipes.chat import check_chat_template, prepare_chat_training, python_docs_chat, to_messages
     from hfrecipes.config import UserError
-    from hfrecipes.data import load_datasets
+    from hfrecipes.data import load_datasets, mixture_results
     from hfrecipes.generation import chat_reply
     from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import (
@@ -112,6 +112,7 @@ def main(argv=None):
 
     # --- train and evaluate
     train_result = trainer.train(resume_from_checkpoint=resume)
+    mixture = mixture_results(raw)  # rows per source of a dataset_mixture (a stream's: before anything reads it again)
     length = attention_length(trainer.train_dataset, training_args.max_length)  # T of 6N + 12LHQT
     flops_per_token = model_flops_per_token(trainer.model, length)
     before = next((h for h in trainer.state.log_history if h.get("step") == 0 and "eval_loss" in h), {})
@@ -156,6 +157,7 @@ def main(argv=None):
         "world_size": training_args.world_size,
         "sample_prompt": question,
         "sample": sample,
+        **mixture,
     }
     write_results(out, results)
     if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes

@@ -22,7 +22,7 @@ from conftest import load_recipe
 from hfrecipes import validation
 from hfrecipes.config import _Parser, cli_main
 
-RECIPES = ["train_tokenizer", "pretokenize", "pretrain", "sft", "classify", "generate"]
+RECIPES = ["train_tokenizer", "pretokenize", "pretrain", "sft", "classify", "generate", "prepare_data"]
 
 
 def invalid_values(action, field, declared: str | None) -> list[tuple[str, str]]:

@@ -7,9 +7,9 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import datafiles
 from .config import UserError
@@ -54,40 +54,71 @@ class DataArguments:
     max_eval_samples: int | None = field(default=None, metadata={"help": "Truncate validation to this many rows."})
     num_proc: int | None = field(default=None, metadata={"help": "Processes for tokenization (datasets.map)."})
     preprocessing_batch_size: int = field(default=1000, metadata={"help": "Rows per batch when tokenizing."})
+    dataset_mixture: list[dict] | str | None = field(
+        default=None,
+        metadata={
+            "help": "Sources to mix instead of --dataset_name/--train_file: a YAML list (a JSON list on the command "
+            "line) of {path or data_files, weight, name, revision, split, eval_split, columns}; see the README."
+        },
+    )
+    mixture_stopping_strategy: Literal["first_exhausted", "all_exhausted", "all_exhausted_without_replacement"] = (
+        field(
+            default="first_exhausted",
+            metadata={
+                "help": "When a mixture ends (datasets.interleave_datasets): first_exhausted (no row repeats), "
+                "all_exhausted (the smaller sources repeat), all_exhausted_without_replacement (every row once)."
+            },
+        )
+    )
 
     def __post_init__(self):
         if self.train_file and self.dataset_name not in (None, BUILTIN_PYTHON_DOCS):
             raise ValueError("give either --dataset_name or --train_file, not both")
         if self.validation_file and not self.train_file:
             raise ValueError("--validation_file needs --train_file as well")
+        if self.dataset_mixture is not None:
+            from .mixture import check_mixture
+
+            self.dataset_mixture = check_mixture(self)
         if self.train_file:
             check_data_files([*self.train_file, *(self.validation_file or [])])
         check_dataset_name(self.dataset_name)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fields, as run_config.yaml saves them: each mixture source with only the keys it sets."""
+        values = asdict(self)
+        if self.dataset_mixture:
+            values["dataset_mixture"] = [source.to_dict() for source in self.dataset_mixture]
+        return values
 
-def check_dataset_name(name: str | None) -> None:
+
+def check_dataset_name(name: str | None, files: str = "--train_file") -> None:
     """A ``--dataset_name`` written as a path (``/...``, ``./...``, ``~/...``, ``a/b/c``) must exist: datasets would
-    otherwise say it found no data file, as a traceback. A Hub id is ``name`` or ``owner/name``."""
+    otherwise say it found no data file, as a traceback. A Hub id is ``name`` or ``owner/name``. ``files`` names the
+    option that takes data files instead, for the message."""
     if not name or name == BUILTIN_PYTHON_DOCS:
         return
     if name.startswith(("/", "./", "../", "~")) or name.count("/") > 1:
         path = Path(name).expanduser()
         if not path.exists():
             raise ValueError(
-                f"no dataset folder or file at {name}; give a save_to_disk folder, data files with --train_file, "
+                f"no dataset folder or file at {name}; give a save_to_disk folder, data files with {files}, "
                 "or a Hub dataset id (owner/name)"
             )
 
 
-def check_data_files(patterns: list[str], suffixes: tuple[str, ...] = tuple(_BUILDERS)) -> None:
+def check_data_files(
+    patterns: list[str], suffixes: tuple[str, ...] = tuple(_BUILDERS), flag: str = "--train_file"
+) -> None:
     """Raises ValueError (a one-line user error) unless every pattern matches files of a supported type, and none
-    of them shows a problem that is cheap to see before loading (:func:`hfrecipes.datafiles.precheck`)."""
+    of them shows a problem that is cheap to see before loading (:func:`hfrecipes.datafiles.precheck`). ``flag``
+    names the option the patterns came from, for the message."""
     for pattern in patterns:
         if not glob.has_magic(pattern) and Path(pattern).is_dir():
-            raise ValueError(datafiles.folder_message(pattern, "--train_file"))
+            raise ValueError(datafiles.folder_message(pattern, flag))
         files = expand_files([pattern])
         if not files:
-            raise ValueError(f"no file matches '{pattern}'; check the path given to --train_file")
+            raise ValueError(f"no file matches '{pattern}'; check the path given to {flag}")
         found = {Path(f).suffix.lower() for f in files}
         if not found <= set(suffixes):
             bad = sorted(found - set(suffixes))[0] or "(none)"
@@ -107,13 +138,6 @@ def expand_files(patterns: list[str]) -> list[str]:
         matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
         files.extend(m for m in matches if Path(m).is_file())
     return files
-
-
-def _load_files(args: DataArguments):
-    data_files = {"train": args.train_file}
-    if args.validation_file:
-        data_files["validation"] = args.validation_file
-    return load_data_files(data_files, args.streaming)
 
 
 def load_data_files(data_files: dict[str, list[str]], streaming: bool = False):
@@ -160,22 +184,23 @@ def load_hub_dataset(name: str, config: str | None = None, revision: str | None 
 def load_text_datasets(args: DataArguments, seed: int = 42):
     """Returns a (possibly streaming) ``DatasetDict`` with ``train`` and ``validation`` splits.
 
-    Sources: the builtin corpus, local files (``--train_file``), a Hub dataset (``--dataset_name``), or a
+    Sources: the builtin corpus, local files (``--train_file``), a Hub dataset (``--dataset_name``), a
     ``save_to_disk`` folder (``--dataset_name PATH``) of text or of packed blocks from recipes/pretokenize.py
-    (those keep only ``input_ids``: ``pack_dataset`` passes them through, and row counts are blocks).
+    (those keep only ``input_ids``: ``pack_dataset`` passes them through, and row counts are blocks), or a weighted
+    mixture of text sources (``dataset_mixture``, :mod:`hfrecipes.mixture`).
     Without a validation split, ``validation_split_percentage`` of train is held out (deterministically).
     """
 
     def check_text_column(ds, name: str):
         columns = ds.column_names
         if columns is not None and args.text_column not in columns and not is_packed(ds, args.text_column):
-            raise UserError(
-                f"the {name} data has no column '{args.text_column}' (columns: {', '.join(columns)}); "
-                "set --text_column"
-            )
+            text, fix = args.text_column, "set --text_column"
+            if args.dataset_mixture and columns:
+                fix = f"map a column to it with the source's columns (e.g. columns: {{{columns[0]}: {text}}})"
+            raise UserError(f"the {name} data has no column '{text}' (columns: {', '.join(columns)}); {fix}")
         return ds
 
-    return load_datasets(args, seed, prepare=check_text_column)
+    return load_datasets(args, seed, prepare=check_text_column, columns=[args.text_column])
 
 
 def load_datasets(
@@ -183,54 +208,95 @@ def load_datasets(
     seed: int = 42,
     prepare: Callable[[Any, str], Any] | None = None,
     builtin: Callable[[], Any] = load_python_docs,
+    columns: list[str] | None = None,
 ):
     """Like :func:`load_text_datasets`, for data of any columns.
 
     ``prepare(dataset, split_name)`` runs on every split as loaded, before the validation split is held out: it checks
     or converts the columns (and raises ``UserError`` for data it cannot use). ``builtin`` builds the ``DatasetDict``
     that ``builtin:python-docs`` stands for, so a recipe can derive its own task from the embedded corpus.
+    ``columns``: the columns the recipe reads, the ones a mixture keeps of each source (default: those all share).
+    A mixture's ``DatasetDict`` carries how many rows each source gave, for :func:`mixture_results`.
     """
-    from datasets import DatasetDict, IterableDatasetDict
-
     datafiles.forget()  # the files of this load are the ones a stream that fails later is checked against
-    if args.train_file:
-        raw = _load_files(args)
-    elif args.dataset_name == BUILTIN_PYTHON_DOCS:
-        raw = builtin()
-        if args.streaming:
-            raw = IterableDatasetDict({k: v.to_iterable_dataset() for k, v in raw.items()})
-    elif args.dataset_name and is_saved_dataset(args.dataset_name):
-        raw = _load_saved(args.dataset_name)
-        if args.streaming:
-            raw = IterableDatasetDict({k: v.to_iterable_dataset() for k, v in raw.items()})
-    elif args.dataset_name:
-        raw = load_hub_dataset(args.dataset_name, args.dataset_config, args.dataset_revision, streaming=args.streaming)
-    else:
-        raise UserError("no data: give --dataset_name or --train_file")
+    if args.dataset_mixture:
+        from .mixture import load_mixture
+
+        return load_mixture(args, seed, prepare, builtin, columns)
+    files = {"train": args.train_file, **({"validation": args.validation_file} if args.validation_file else {})}
+    name, files = (None, files) if args.train_file else (args.dataset_name, None)
+    raw = load_source(name, files, args.streaming, builtin, args.dataset_config, args.dataset_revision)
     raw = _pick_splits(raw, args)
 
     if prepare is not None:
         raw = type(raw)({name: prepare(ds, name) for name, ds in raw.items()})
     if not args.streaming and len(raw["train"]) == 0:
         raise UserError("the training data is empty; point --train_file at a file with text in it")
-    if "validation" not in raw:
-        if args.streaming:
-            # A stream cannot be split by percentage; hold out the first rows instead.
-            n_eval = args.max_eval_samples or 1000
-            raw = IterableDatasetDict({"train": raw["train"].skip(n_eval), "validation": raw["train"].take(n_eval)})
-        elif args.validation_split_percentage > 0:
-            if len(raw["train"]) * args.validation_split_percentage < 100:
-                raise UserError(
-                    f"{len(raw['train'])} training rows are too few to hold out {args.validation_split_percentage}%; "
-                    "give --validation_file or set --validation_split_percentage 0"
-                )
-            split = raw["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=seed)
-            raw = DatasetDict({"train": split["train"], "validation": split["test"]})
+    raw = hold_out(raw, args, seed, "give --validation_file or set --validation_split_percentage 0")
     if args.max_train_samples is not None:
         raw["train"] = _truncate(raw["train"], args.max_train_samples)
     if args.max_eval_samples is not None and "validation" in raw:
         raw["validation"] = _truncate(raw["validation"], args.max_eval_samples)
     return raw
+
+
+def load_source(
+    name: str | None,
+    data_files: dict[str, list[str]] | None,
+    streaming: bool,
+    builtin: Callable[[], Any] = load_python_docs,
+    config: str | None = None,
+    revision: str | None = None,
+):
+    """Every split of one source, as a (streaming, with ``streaming``) ``DatasetDict``: ``data_files`` (split ->
+    paths or globs), else ``name``: ``builtin:python-docs`` (built by ``builtin``), a save_to_disk folder or a Hub
+    dataset id (with its ``config`` and ``revision``)."""
+    from datasets import IterableDatasetDict
+
+    if data_files:
+        return load_data_files(data_files, streaming)
+    if name == BUILTIN_PYTHON_DOCS:
+        raw = builtin()
+    elif name and is_saved_dataset(name):
+        raw = _load_saved(name)
+    elif name:
+        return load_hub_dataset(name, config, revision, streaming=streaming)
+    else:
+        raise UserError("no data: give --dataset_name or --train_file")
+    return IterableDatasetDict({k: v.to_iterable_dataset() for k, v in raw.items()}) if streaming else raw
+
+
+def hold_out(raw, args: DataArguments, seed: int, few_rows_fix: str):
+    """``raw`` with a ``validation`` split: its own, else ``validation_split_percentage`` of train held out
+    (deterministically from ``seed``; a stream holds out its first ``max_eval_samples`` rows, 1000 by default), else
+    none (``validation_split_percentage 0``). ``few_rows_fix`` ends the error for a train split too small to split."""
+    from datasets import DatasetDict, IterableDatasetDict
+
+    if "validation" in raw:
+        return raw
+    if args.streaming:
+        # A stream cannot be split by percentage; hold out the first rows instead.
+        n_eval = args.max_eval_samples or 1000
+        return IterableDatasetDict({"train": raw["train"].skip(n_eval), "validation": raw["train"].take(n_eval)})
+    if args.validation_split_percentage > 0:
+        if len(raw["train"]) * args.validation_split_percentage < 100:
+            raise UserError(
+                f"{len(raw['train'])} training rows are too few to hold out {args.validation_split_percentage}%; "
+                f"{few_rows_fix}"
+            )
+        split = raw["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=seed)
+        return DatasetDict({"train": split["train"], "validation": split["test"]})
+    return raw
+
+
+def mixture_results(raw) -> dict[str, Any]:
+    """results.json's figures of a mixture (``{"mixture": {source: {weight, rows, share}}, ...}``), or ``{}``.
+
+    Map-style: the rows of the mixed training set, exact. Streaming: the rows the training stream has yielded so
+    far in this process (read them right after training; see :class:`hfrecipes.mixture.MixtureCounts`).
+    """
+    counts = getattr(raw, "mixture", None)
+    return counts.results() if counts is not None else {}
 
 
 def _pick_splits(raw, args: DataArguments):

@@ -17,6 +17,7 @@ as it was, and ``hfrecipes push OUTPUT_DIR --repo-id ID`` uploads it later.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from .config import UserError
-from .runs import CONFIG_FILE, RESULTS_FILE, is_main_process
+from .runs import CONFIG_FILE, INFO_FILE, RESULTS_FILE, is_main_process
 
 logger = logging.getLogger(__name__)
 
@@ -105,13 +106,20 @@ def files_to_push(output_dir: str | Path) -> list[tuple[str, Path]]:
 
 
 def push_folder(
-    output_dir: str | Path, repo_id: str, private: bool | None = None, commit_message: str | None = None
+    output_dir: str | Path,
+    repo_id: str,
+    private: bool | None = None,
+    commit_message: str | None = None,
+    repo_type: str | None = None,
 ) -> str:
     """Uploads a finished run (model, tokenizer, results, config, card, loss curve) to ``repo_id``; returns its URL.
 
     One commit, so a push is all or nothing. The folder is not written to, except that after a successful push the
-    local card is replaced by the one pushed when it had to be re-rendered for ``repo_id``.
+    local card is replaced by the one pushed when it had to be re-rendered for ``repo_id``. ``repo_type`` is
+    ``model`` or ``dataset``; by default what the run recorded in ``run_info.json`` (recipes/prepare_data.py makes
+    datasets), else ``model``. A dataset's card is its own README.md (the Hub's ``configs:`` layout), as written.
     """
+    repo_type = repo_type or run_repo_type(output_dir)
     if not is_main_process():
         return ""
     from huggingface_hub import CommitOperationAdd, HfApi, constants, get_token
@@ -130,22 +138,32 @@ def push_folder(
     with _explained(api.endpoint, repo_id, retry):
         user = api.whoami()["name"]
         repo_id = repo_id if "/" in repo_id else f"{user}/{repo_id}"
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if private and not api.model_info(repo_id).private:
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type)
+        if private and not api.repo_info(repo_id, repo_type=repo_type).private:
             raise UserError(
                 f"{repo_id} already exists and is public, so it was not made private; "
                 "make it private on the Hub or pick another --repo-id"
             )
-        card = card_for_repo(out, repo_id)
+        dataset = repo_type == "dataset"
+        card = (out / CARD_FILE).read_text(encoding="utf-8") if dataset else card_for_repo(out, repo_id)
         operations = [CommitOperationAdd(rel, str(path)) for rel, path in files_to_push(out)]
         operations.append(CommitOperationAdd(CARD_FILE, card.encode("utf-8")))
         message = commit_message or f"Upload {out.resolve().name} with hfrecipes"
-        commit = api.create_commit(repo_id, operations, commit_message=message)
+        commit = api.create_commit(repo_id, operations, commit_message=message, repo_type=repo_type)
     if (out / CARD_FILE).is_file() and (out / CARD_FILE).read_text(encoding="utf-8") != card:
         (out / CARD_FILE).write_text(card, encoding="utf-8")
-    url = f"{api.endpoint}/{repo_id}"
+    url = f"{api.endpoint}/{'datasets/' if repo_type == 'dataset' else ''}{repo_id}"
     logger.info("Pushed %d files to %s (commit %s)", len(operations), url, commit.oid[:8])
     return url
+
+
+def run_repo_type(output_dir: str | Path) -> str:
+    """``dataset`` or ``model``: what the run in ``output_dir`` recorded it makes (``repo_type`` in run_info.json)."""
+    path = Path(output_dir) / INFO_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("repo_type") or "model"
+    except (OSError, ValueError):
+        return "model"
 
 
 @contextlib.contextmanager

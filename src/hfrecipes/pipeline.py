@@ -46,13 +46,17 @@ logger = logging.getLogger(__name__)
 
 # (stage, recipe), in the order they run.
 STAGES = [
+    (
+        "prepare_data",
+        "prepare_data",
+    ),  # optional: clean, filter, dedup on datatrove; the tokenizer and pretrain read it
     ("tokenizer", "train_tokenizer"),
     ("pretrain", "pretrain"),
     ("sft", "sft"),
     ("classify", "classify"),
     ("eval", "eval"),  # lm-evaluation-harness on the pretrained model (recipes/eval.py), one process
 ]
-ONE_PROCESS = {"eval"}  # stages that run as one process whatever the accelerate config
+ONE_PROCESS = {"eval", "prepare_data"}  # stages that run as one process whatever the accelerate config
 TOP_LEVEL_KEYS = {"output_dir", "accelerate_config", "push_to_hub", "hub_model_id", "hub_private_repo"}
 STATE_FILE = "pipeline.json"
 _FILE_KEYS = ("train_file", "validation_file", "test_file", "glue_dir")
@@ -120,12 +124,15 @@ def load_pipeline_config(path: str | Path) -> tuple[dict[str, Any], list[Stage]]
         base = section.pop("config", None) or (demo if demo.is_file() else module.DEFAULT_CONFIG)
         config = {**_read_yaml(_resolve(base)), **section}
         config["output_dir"] = str(output_dir / name)
+        if name in ("tokenizer", "pretrain") and "prepare_data" in done:
+            config.pop("dataset_name", None)
+            config["train_file"] = [str(Path(done["prepare_data"]) / "data" / "*.parquet")]  # made when it runs
         if name == "pretrain" and "tokenizer" in done:
             config["tokenizer_name"] = done["tokenizer"]
         if name in ("sft", "classify", "eval") and "pretrain" in done:
             config["model_name_or_path"] = done["pretrain"]
         config.pop("overwrite", None)  # the pipeline decides what reruns
-        _check_files(name, config)
+        _check_files(name, config, skip=("train_file",) if "prepare_data" in done else ())
         stage = Stage(name, recipe, config)
         _check_keys(stage, module)
         stages.append(stage)
@@ -135,8 +142,8 @@ def load_pipeline_config(path: str | Path) -> tuple[dict[str, Any], list[Stage]]
     return settings, stages
 
 
-def _check_files(stage: str, config: dict[str, Any]) -> None:
-    for key in _FILE_KEYS:
+def _check_files(stage: str, config: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
+    for key in (k for k in _FILE_KEYS if k not in skip):
         values = config.get(key) or []
         for value in [values] if isinstance(values, str) else values:
             if not glob.glob(str(value)):

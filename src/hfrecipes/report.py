@@ -18,10 +18,11 @@ from typing import Any
 from .cards import LOSS_CURVE_FILE, draw_loss_curves, loss_history, plot_loss_curve, read_json
 from .runs import INFO_FILE, RESULTS_FILE
 
-STAGE_ORDER = ["tokenizer", "pretrain", "sft", "classify", "eval"]
+STAGE_ORDER = ["prepare_data", "tokenizer", "pretrain", "sft", "classify", "eval"]
 COMBINED_FIGURE = "loss_curves.png"
 # The metrics of each stage shown in the summary table (classification adds every eval_ metric of its task).
 KEY_METRICS = {
+    "prepare_data": ["documents_in", "documents_out", "bytes_out", "duplicate_rate"],
     "tokenizer": ["vocab_size", "bytes_per_token"],
     "pretrain": ["eval_loss", "perplexity", "eval_bits_per_byte", "train_tokens_per_second"],
     "sft": ["eval_loss_before", "eval_loss", "eval_mean_token_accuracy"],
@@ -47,6 +48,7 @@ def write_report(output_dir: str | Path) -> Path:
     blocks: list[Block] = [("h", "Pipeline report"), ("p", intro)]
     blocks += _summary(names, results, state.get("stages", {}))
     blocks += _benchmarks(names, results)
+    blocks += _data_report(out, names)
     blocks += _loss_curves(out, names)
     blocks += _tokenizer(out, results.get("tokenizer"))
     blocks += _samples(results)
@@ -103,6 +105,27 @@ def _benchmarks(names: list[str], results: dict[str, dict]) -> list[Block]:
 
 
 _BENCHMARK_INFO = {"examples", "num_fewshot", "limit", "apply_chat_template"}
+
+
+def _data_report(out: Path, names: list[str]) -> list[Block]:
+    """The prepare_data stage's drop table (its data_report.json): what each step removed, and why."""
+    report = read_json(out / "prepare_data" / "data_report.json") if "prepare_data" in names else {}
+    if not report:
+        return []
+    rows = [
+        [
+            s["step"],
+            f"{s['documents_in']:,}",
+            f"{s['documents_out']:,}",
+            ", ".join(f"{k} {v:,}" for k, v in s["reasons"].items()),
+        ]
+        for s in report.get("steps", [])
+    ]
+    text = (
+        f"{report['documents_out']:,} of {report['documents_in']:,} documents kept; duplicate rate "
+        f"{report['duplicate_rate']:.1%}. Examples of what was dropped: `prepare_data/data_report.md`."
+    )
+    return [("h2", "Data preparation"), ("p", text), ("table", ["step", "documents in", "out", "drop reasons"], rows)]
 
 
 def _loss_curves(out: Path, names: list[str]) -> list[Block]:

@@ -316,8 +316,9 @@ def _remove(folders: list[Path]) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def save_run_config(output_dir: str | Path, *configs: Any, recipe: str) -> None:
-    """Writes ``run_config.yaml`` (readable back with ``--config``) and ``run_info.json``."""
+def save_run_config(output_dir: str | Path, *configs: Any, recipe: str, **info: Any) -> None:
+    """Writes ``run_config.yaml`` (readable back with ``--config``) and ``run_info.json`` (with ``info``, e.g. what
+    the run makes: ``repo_type="dataset"``)."""
     if not is_main_process():
         return
     out = Path(output_dir)
@@ -330,6 +331,7 @@ def save_run_config(output_dir: str | Path, *configs: Any, recipe: str) -> None:
         "recipe": recipe,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "argv": sys.argv,
+        **info,
         **environment_info(),
     }
     _atomic_write(out / INFO_FILE, json.dumps(info, indent=2))

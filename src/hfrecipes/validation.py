@@ -8,7 +8,8 @@ name, so a field added upstream is checked too:
 - choices: the parser's own ``choices`` (enums, ``Literal``) and ``CHOICES`` for string fields that have none;
 - strings: an empty string is never a value (leave the key out instead);
 - dict fields (``lr_scheduler_kwargs``, ...): a JSON object, or for ``deepspeed``, ``fsdp_config`` and
-  ``accelerator_config`` a file that exists;
+  ``accelerator_config`` a file that exists; list-of-dict fields (``dataset_mixture``): a non-empty list of objects
+  (YAML), or its JSON text (command line);
 - what this machine can run: bf16 without a bf16 device, DeepSpeed or Liger kernels not installed, a reporting
   integration that is not installed, a DDP backend without its device, the optimizer and LR schedule as the Trainer
   would build them (so missing packages and scheduler arguments fail now, not after the model has loaded).
@@ -91,6 +92,7 @@ RANGES: list[tuple[str, Range]] = [
     (r"block_size|max_length|max_seq_length|max_new_tokens|.*num_proc|max_.*_samples", Range(1)),
     (r"save_total_limit|ddp_timeout|ddp_bucket_cap_mb", Range(1)),
     (r"n_kv_head|intermediate_size", Range(1)),
+    (r"max_chars|workers|tasks|max_file_size_mb|decontaminate_ngram|decontaminate_min_words", Range(1)),
 ]
 
 _ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention", "paged_attention")
@@ -127,6 +129,10 @@ CHOICES: dict[str, Callable[[], Iterable[str]]] = {
 _OPEN_CHOICES = {"attn_implementation": lambda v: "/" in v}
 # Dict fields that may also name a JSON file.
 _PATH_OR_JSON = {"deepspeed", "fsdp_config", "accelerator_config"}
+# Examples for list-of-object fields (a generic one otherwise).
+_OBJECT_LIST_EXAMPLES = {
+    "dataset_mixture": '[{"path": "builtin:python-docs", "weight": 0.7}, {"data_files": ["x.jsonl"], "weight": 0.3}]'
+}
 
 
 def range_of(name: str, default: Any = None) -> Range:
@@ -167,6 +173,11 @@ def declared_types(classes: Iterable[type]) -> dict[str, str]:
 
 def is_dict_field(declared: str | None) -> bool:
     return declared is not None and "dict" in declared and "str" in declared
+
+
+def is_object_list_field(declared: str | None) -> bool:
+    """A list of objects (``list[dict] | str``): a YAML list, or its JSON text on the command line."""
+    return declared is not None and declared.replace(" ", "").startswith("list[dict") and "str" in declared
 
 
 class _Problem(Exception):
@@ -225,7 +236,9 @@ def _check_value(
                 raise _Problem(f"is {text!r}, which is not one of: {shown}")
     if key == "report_to":
         _check_report_to(items)
-    if is_dict_field(declared) and isinstance(value, str):
+    if is_object_list_field(declared):
+        _check_object_list(value, _OBJECT_LIST_EXAMPLES.get(key, '[{"key": 1}, {"key": 2}]'))
+    elif is_dict_field(declared) and isinstance(value, str):
         if value.lstrip().startswith("{"):
             try:
                 parsed = json.loads(value)
@@ -240,6 +253,22 @@ def _check_value(
                 raise _Problem(f"names no file ({value}); give a JSON file that exists or a JSON object")
         else:
             raise _Problem(f"is {value!r}; give a JSON object like '{{\"key\": 1}}'")
+
+
+def _check_object_list(value: Any, example: str) -> None:
+    if isinstance(value, str):
+        if not value.lstrip().startswith("["):
+            raise _Problem(f"is {value!r}; give a JSON list of objects like '{example}'")
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise _Problem(  # noqa: B904
+                f"is not valid JSON ({err.msg} at column {err.colno}); give a list of objects like '{example}'"
+            )
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise _Problem(f"must be a list of objects like '{example}'")
+    if not value:
+        raise _Problem("is an empty list; give at least one object, or leave the key out")
 
 
 def _example(default: Any, action: argparse.Action, rule: Range) -> str:
