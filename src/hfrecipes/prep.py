@@ -100,6 +100,14 @@ class PrepareDataArguments:
     minhash_dedup: bool = field(
         default=True, metadata={"help": "Drop near-duplicates (datatrove's multi-stage MinHash dedup)."}
     )
+    minhash_words: str = field(
+        default="language",
+        metadata={
+            "help": "How MinHash splits text into words for its shingles: language (datatrove's word tokenizer for "
+            "English, spaCy) or whitespace (several times faster on big corpora; punctuation stays on the words).",
+            "choices": ["language", "whitespace"],
+        },
+    )
     minhash_args: dict | str | None = field(
         default=None,
         metadata={"help": 'MinhashConfig fields, e.g. \'{"n_grams": 5, "num_buckets": 14, "hashes_per_bucket": 8}\'.'},
@@ -280,7 +288,7 @@ def build_stages(args: PrepareDataArguments, out: Path, eval_texts: list[dict] |
     from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
     from datatrove.utils.hashing import HashConfig
 
-    from .prep_steps import Count, Decontaminate, Finish, SourceReader
+    from .prep_steps import Count, Decontaminate, Finish, SourceReader, WhitespaceWords
 
     work = out / WORK_DIR
     removed = work / "removed"
@@ -333,10 +341,11 @@ def build_stages(args: PrepareDataArguments, out: Path, eval_texts: list[dict] |
         minhash = MinhashConfig(
             **{"hash_config": HashConfig(64, "sha1"), **_filter_kwargs(MinhashConfig, "minhash", args.minhash_args)}
         )
+        words = WhitespaceWords() if args.minhash_words == "whitespace" else "en"
         stages += [
             Stage(
                 "minhash_signatures",
-                [read(current), MinhashDedupSignature(str(work / "mh_sigs"), minhash)],
+                [read(current), MinhashDedupSignature(str(work / "mh_sigs"), minhash, language=words)],
                 tasks,
                 workers,
             ),

@@ -13,6 +13,7 @@ from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.formatters.base import BaseFormatter
+from datatrove.utils.word_tokenizers import WordTokenizer
 
 from .config import UserError
 from .corpus import BUILTIN_PYTHON_DOCS
@@ -162,6 +163,19 @@ class Clean(BaseFormatter):
                 "(or pip install 'hfrecipes[data]'), or set --html never"
             ) from None
         return trafilatura.extract(html, include_comments=False, include_tables=False, favor_precision=True) or ""
+
+
+class WhitespaceWords(WordTokenizer):
+    """Words split on whitespace: MinHash's ``minhash_words: whitespace`` (datatrove takes a ``WordTokenizer``)."""
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return text.split()
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.strip()]
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        return [(m.start(), m.end()) for m in re.finditer(r"[^\n]+", text)]
 
 
 class LengthFilter(BaseFilter):
