@@ -9,7 +9,8 @@
 
 `--model_name_or_path` takes the output folder of recipes/pretrain.py (or any Hub id). Writes the model and tokenizer
 (`pipeline("text-classification", model=OUTPUT_DIR)` prints the label names), results.json (eval_<metric> as GLUE
-defines them), run_config.yaml, run_info.json and, for a test split, predictions in GLUE's submission format.
+defines them, and a TF-IDF + logistic regression baseline's, baseline_tfidf_lr_<metric>), run_config.yaml,
+run_info.json and, for a test split, predictions in GLUE's submission format.
 
 Model selection never looks at the validation (dev) set: `--selection_split_percentage 5` carves 5% of train (by
 label, fixed by the seed) as the Trainer's eval set, which `--load_best_model_at_end` and `--early_stopping_patience`
@@ -77,6 +78,10 @@ class ClassifyArguments:
     )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow code from the Hub (off by default)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished run in output_dir."})
+    baseline: bool = field(
+        default=True,
+        metadata={"help": "Also fit TF-IDF + logistic regression on the same rows, scored alike (see baselines.py)."},
+    )
 
     def __post_init__(self):
         check_model_folder(self.model_name_or_path)
@@ -108,6 +113,7 @@ def main(argv=None):
     check_selection(args, training_args)
     from transformers import EarlyStoppingCallback, Trainer, set_seed
 
+    from hfrecipes.baselines import tfidf_baseline
     from hfrecipes.cards import write_model_card
     from hfrecipes.classification import (
         ClassificationCollator,
@@ -232,6 +238,8 @@ def main(argv=None):
         "world_size": training_args.world_size,
         "prediction_files": prediction_files,
     }
+    if args.baseline and trainer.is_world_process_zero():  # the simple thing the model must beat, on the same rows
+        results.update(tfidf_baseline(raw, task))
     write_results(out, results)
     if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes
         shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval") and isinstance(v, float)}

@@ -10,9 +10,9 @@
 
 Needs a tokenizer (recipes/train_tokenizer.py, or any Hub id via --tokenizer_name). Writes the model
 (safetensors), tokenizer, checkpoints, trainer_state.json (loss history), TensorBoard logs, run_config.yaml,
-run_info.json, results.json (eval_loss, perplexity, eval_bits_per_byte, throughput, a generated sample), the model
-card (README.md) and loss_curve.png; with --push_to_hub [--hub_model_id ID] [--hub_private_repo] it uploads them at the
-end (token from HF_TOKEN or `hf auth login`).
+run_info.json, results.json (eval_loss, perplexity, eval_bits_per_byte and unigram/bigram baselines of it, throughput,
+a generated sample), the model card (README.md) and loss_curve.png; with --push_to_hub [--hub_model_id ID]
+[--hub_private_repo] it uploads them at the end (token from HF_TOKEN or `hf auth login`).
 """
 
 import logging
@@ -42,6 +42,10 @@ class PretrainArguments:
     )
     sample_prompt: str | None = field(default=None, metadata={"help": "Prompt for the sample (default: val text)."})
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished run in output_dir."})
+    baseline: bool = field(
+        default=True,
+        metadata={"help": "Also score unigram and bigram models of the tokens trained on (hfrecipes.baselines)."},
+    )
 
 
 CONFIG_CLASSES = (DataArguments, ModelArguments, PretrainArguments, OptimizerArguments, TrainingArguments)
@@ -54,6 +58,7 @@ def main(argv=None):
     data_args, model_args, run_args, opt_args, training_args = parse_config(CONFIG_CLASSES, argv, default_config)
     from transformers import DataCollatorForLanguageModeling, Trainer, set_seed
 
+    from hfrecipes.baselines import ngram_baselines
     from hfrecipes.cards import write_model_card
     from hfrecipes.data import first_text, load_text_datasets, mixture_results, pack_dataset
     from hfrecipes.hub import hub_target, push_folder
@@ -150,6 +155,10 @@ def main(argv=None):
         "sample": generate_sample(trainer.model, tokenizer, prompt or tokenizer.eos_token, seed=training_args.seed),
         **mixture_results(raw),  # with dataset_mixture: the rows each source gave the training data
     }
+    # n-gram models of the tokens trained on; after mixture_results, as reading a stream again counts its rows again
+    if run_args.baseline and trainer.is_world_process_zero():
+        train, validation = packed["train"], packed.get("validation")
+        results.update(ngram_baselines(train, validation, tokenizer, tokens, seed=training_args.seed))
     write_results(out, results)
     if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes
         write_model_card(

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from .baselines import beside, describe, is_baseline
 from .runs import CONFIG_FILE, INFO_FILE, RESULTS_FILE, is_main_process
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,9 @@ TEMPLATE = """---
 | metric | value |
 |---|---|
 {% for name, value in metrics %}| {{ name }} | {{ value }} |
-{% endfor %}{% endif %}{% if sample %}
+{% endfor %}{% if baselines %}
+{{ baselines }}
+{% endif %}{% endif %}{% if sample %}
 Sample (prompt `{{ sample_prompt }}`):
 
 ```text
@@ -154,7 +157,7 @@ def write_model_card(
         library_name="transformers",
         pipeline_tag=pipeline_tag,
         base_model=base_model if _is_hub_id(base_model) else None,
-        datasets=[dataset_type] if _is_hub_dataset(config) else None,
+        datasets=_hub_datasets(config),
         tags=["hfrecipes", recipe, *tags],
         model_name=_model_name(out, repo_id),
         eval_results=eval_results or None,
@@ -223,13 +226,18 @@ def render_model_card(output_dir: str | Path, card_data, repo_id: str | None = N
         "title": card_data.model_name,
         "description": _description(base, card_data.pipeline_tag, info, config, results, model_config),
         "usage": _usage(card_data.pipeline_tag, ref, results, model_config, chat=info.get("recipe") == "sft"),
-        "metrics": [(k, _format(v)) for k, v in sorted(results.items()) if _is_number(v) and not _is_noise(k)],
+        "metrics": [
+            (k, beside(results, k, _format(v), _format))
+            for k, v in sorted(results.items())
+            if _is_number(v) and not _is_noise(k) and not is_baseline(k)  # a baseline is shown beside its figure
+        ],
+        "baselines": describe(results),
         "sample": results.get("sample"),
         "sample_prompt": str(results.get("sample_prompt", ""))[:60].replace("`", "'").replace("\n", " "),
         "recipe": info.get("recipe", "?"),
         "git_commit": info.get("git_commit"),
         "command": _command(info),
-        "data": f"`{_dataset(config)[1]}`",
+        "data": _data_text(config),
         "hardware": _hardware(info),
         "started": info.get("started", "?"),
         "runtime": _duration(results.get("train_runtime") or results.get("train_seconds")),
@@ -303,27 +311,68 @@ def _is_hub_id(name: str | None) -> bool:
     return bool(name) and re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None and not Path(name).exists()
 
 
-def _is_hub_dataset(config: dict) -> bool:
-    name = config.get("dataset_name")
+def _is_hub_dataset_name(name: Any) -> bool:
     local = str(name).startswith("builtin:") or Path(str(name)).exists()  # e.g. a pretokenize.py folder
-    return bool(name) and not local and not config.get("train_file")
+    return bool(name) and not local
+
+
+def _hub_datasets(config: dict) -> list[str] | None:
+    """The Hub dataset ids the run trained on, for the card's ``datasets:`` metadata (``None``: none)."""
+    mixture = config.get("dataset_mixture") or []
+    if mixture:
+        ids = [s["path"] for s in mixture if not s.get("data_files") and _is_hub_dataset_name(s.get("path"))]
+        return list(dict.fromkeys(ids)) or None
+    name = config.get("dataset_name")
+    return [name] if _is_hub_dataset_name(name) and not config.get("train_file") else None
 
 
 def _dataset(config: dict) -> tuple[str, str]:
     """(model-index dataset type, readable name) of the training data."""
+    if config.get("dataset_mixture"):
+        sources = _mixture_sources(config["dataset_mixture"])
+        return "mixture", "mixture of " + ", ".join(f"{name} ({share:.0%})" for name, share in sources)
     files = config.get("train_file")
     if files:
         files = [files] if isinstance(files, str) else files
         return "local", "local files " + ", ".join(Path(f).name for f in files)
-    name = str(config.get("dataset_name") or "unknown")
+    return _named_dataset(config.get("dataset_name"), config.get("dataset_config"))
+
+
+def _named_dataset(name: str | None, dataset_config: str | None = None) -> tuple[str, str]:
+    name = str(name or "unknown")
     if Path(name).is_dir():
         return "local", f"local dataset {Path(name).name}"
-    return name, name + (f" ({config['dataset_config']})" if config.get("dataset_config") else "")
+    return name, name + (f" ({dataset_config})" if dataset_config else "")
+
+
+def _mixture_sources(mixture: list[dict]) -> list[tuple[str, float]]:
+    """(readable name, share of the weights) of each source of a ``dataset_mixture`` as run_config.yaml saves it."""
+    weights = [float(s.get("weight", 1.0)) for s in mixture]
+    sources = []
+    for source, weight in zip(mixture, weights, strict=True):
+        files = source.get("data_files")
+        if files:
+            if isinstance(files, dict):  # {split: paths}: the split it trains on
+                files = files.get(source.get("split", "train")) or next(iter(files.values()))
+            files = [files] if isinstance(files, str) else files
+            name = "local files " + ", ".join(Path(f).name for f in files)
+        else:
+            name = _named_dataset(source.get("path"), source.get("name"))[1]
+        sources.append((name, weight / sum(weights)))
+    return sources
+
+
+def _data_text(config: dict) -> str:
+    """The training data in the card's prose: names in code spans (a mixture's shares outside them)."""
+    if config.get("dataset_mixture"):
+        sources = _mixture_sources(config["dataset_mixture"])
+        return "a mixture of " + ", ".join(f"`{name}` ({share:.0%})" for name, share in sources)
+    return f"`{_dataset(config)[1]}`"
 
 
 def _description(base: str | None, pipeline_tag: str | None, info, config, results, model_config) -> str:
     recipe = f"hfrecipes' `recipes/{info.get('recipe', '?')}.py`"
-    data = f"`{_dataset(config)[1]}`"
+    data = _data_text(config)
     if not model_config:
         vocab = results.get("vocab_size")
         return f"A tokenizer{f' ({vocab} tokens)' if vocab else ''} trained with {recipe} on {data}."

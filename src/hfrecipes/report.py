@@ -1,9 +1,10 @@
 """The pipeline's report: ``report.md`` and ``report.html`` in its output folder, built from what each stage wrote.
 
-Stage metrics (``results.json``), timings (``pipeline.json``), loss curves (each stage's ``loss_curve.png`` plus one
-combined ``loss_curves.png``), benchmark scores (lm-evaluation-harness, ``recipes/eval.py``: the ``eval`` stage and
-the ``benchmarks`` each model folder's results.json collects), tokenizer statistics, sample generations, hardware and
-library versions (``run_info.json``). Images are linked by relative paths, so the folder can be moved or zipped.
+Stage metrics (``results.json``; the budget-matched baselines of :mod:`hfrecipes.baselines` beside them), timings
+(``pipeline.json``), loss curves (each stage's ``loss_curve.png`` plus one combined ``loss_curves.png``), benchmark
+scores (lm-evaluation-harness, ``recipes/eval.py``: the ``eval`` stage and the ``benchmarks`` each model folder's
+results.json collects), tokenizer statistics, sample generations, hardware and library versions (``run_info.json``).
+Images are linked by relative paths, so the folder can be moved or zipped.
 ``hfrecipes report OUTPUT_DIR`` writes it again from the folder.
 """
 
@@ -15,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .baselines import beside, describe
 from .cards import LOSS_CURVE_FILE, draw_loss_curves, loss_history, plot_loss_curve, read_json
 from .runs import INFO_FILE, RESULTS_FILE
 
@@ -68,10 +70,12 @@ def _summary(names: list[str], results: dict[str, dict], stages: dict[str, dict]
         status = entry.get("status", "?") if res else "not finished"
         rows.append([name, status, _seconds(entry.get("seconds")), _seconds(_train_time(res)), _metrics(name, res)])
     total = sum(stages.get(n, {}).get("seconds") or 0 for n in names)
+    notes = [("p", f"{name}: {describe(results[name])}") for name in names if describe(results[name])]
     return [
         ("h2", "Stages"),
         ("table", ["stage", "status", "wall time", "training time", "key metrics"], rows),
         ("p", f"Wall time of the stages as last run: {_seconds(total)} (a skipped stage keeps its earlier time)."),
+        *notes,
     ]
 
 
@@ -82,7 +86,8 @@ def _metrics(name: str, res: dict[str, Any]) -> str:
         keys += ["task"]
     if name == "eval":  # recipes/eval.py: "arc_easy/acc", ... (not their stderr or example counts)
         keys += [k for k in res if "/" in k and not k.endswith(("_stderr", "/examples"))]
-    return ", ".join(f"{k} {_format(res[k])}" for k in keys if k in res and res[k] is not None)
+    shown = [k for k in keys if k in res and res[k] is not None]
+    return ", ".join(f"{k} {beside(res, k, _format(res[k]), _format)}" for k in shown)
 
 
 def _benchmarks(names: list[str], results: dict[str, dict]) -> list[Block]:
