@@ -51,6 +51,7 @@ def main(argv=None):
     eval_texts = (
         load_eval_texts(args.decontaminate_files, args.decontaminate_columns) if args.decontaminate_files else None
     )
+    stages = build_stages(args, out, eval_texts)  # checks every step's arguments (and the language model) first
 
     # --- the work folder: kept across a killed run (datatrove skips finished tasks), new when the config changed
     work = out / WORK_DIR
@@ -62,7 +63,6 @@ def main(argv=None):
     save_run_config(out, args, hub_args, recipe="prepare_data", repo_type="dataset")
 
     # --- run: one datatrove executor per stage (see hfrecipes.prep)
-    stages = build_stages(args, out, eval_texts)
     runs = executors(args, out, stages)
     if args.executor == "slurm":
         runs[-1].run()  # submits every stage, each job depending on the one before

@@ -289,6 +289,8 @@ def test_bad_inputs_are_one_line_and_leave_the_output_alone(tmp_path):
         run_script("prepare_data", "--decontaminate_files", str(tmp_path / "missing.tsv"), "--output_dir", str(out))
     )
     assert "missing.tsv" in line
+    offline = run_script("prepare_data", "--language", "true", "--output_dir", str(out))  # fastText: not here/offline
+    assert "fastText" in _one_line(offline) and "--language false" in _one_line(offline)
     assert sorted(p.name for p in out.iterdir()) == ["sentinel.txt"] or (out / "results.json").exists() is False
 
 

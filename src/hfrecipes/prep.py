@@ -253,18 +253,18 @@ def language_filter(args: PrepareDataArguments, writer=None):
     """datatrove's fastText ``LanguageFilter``, its model loaded now: offline or without fasttext, one line."""
     from datatrove.pipeline.filters import LanguageFilter
 
-    step = LanguageFilter(**_filter_kwargs(LanguageFilter, "language", args.language_args), exclusion_writer=writer)
     try:
+        kwargs = _filter_kwargs(LanguageFilter, "language", args.language_args)
+        step = LanguageFilter(**kwargs, exclusion_writer=writer)
         step.model.model  # noqa: B018  (downloads the fastText model on first use)
-    except ImportError as err:
+    except ImportError:
         raise UserError(
-            f"the language filter needs {err.name or 'fasttext'}: pip install fasttext-numpy2-wheel, "
-            "or set --language false"
+            "the language filter needs fastText: pip install fasteners fasttext-numpy2-wheel, or set --language false"
         ) from None
     except Exception as err:
         raise UserError(
             f"the language filter could not load its fastText model ({type(err).__name__}: {str(err)[:120]}); it is "
-            "downloaded from the Hub once: run online once, or set --language false"
+            "downloaded on first use: run once with the network, or set --language false"
         ) from None
     return step
 
@@ -387,9 +387,6 @@ def build_stages(args: PrepareDataArguments, out: Path, eval_texts: list[dict] |
             )
         )
     stages.append(Stage("output", final, tasks, workers, writes="output"))
-    for stage in stages:  # a reader of a folder that does not exist fails; an empty one reads nothing
-        if stage.writes:
-            (work / stage.writes).mkdir(parents=True, exist_ok=True)
     stages.append(Stage("finish", [Finish(args, str(out))], 1, 1))
     return stages
 
