@@ -139,6 +139,7 @@ def memory(args, work: Path) -> dict:
         runs.append(
             {"size_gb": gb, **_run(corpus, work / f"m{gb}", args.workers, tasks, work / f"mem{gb}.log", args.config)}
         )
+        print(json.dumps(runs[-1]), file=sys.stderr, flush=True)  # each size as it finishes
         if not args.keep:
             import shutil
 
