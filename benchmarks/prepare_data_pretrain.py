@@ -28,18 +28,22 @@ def _page(text: str, i: int) -> str:
     )
 
 
-def make_crawl(work: Path, seed: int = 0) -> tuple[Path, Path]:
-    rng = random.Random(seed)
+def wikitext_sections() -> list[str]:
+    """WikiText-2 raw (test) as documents: each section, its heading and its paragraphs (a page, not a line)."""
     lines = (SHARED / "wikitext-2-raw" / "wiki.test.raw").read_text(encoding="utf-8").splitlines()
-    sections, current = [], []  # a document is a section: its heading and its paragraphs (a page, not a line)
+    sections, current = [], []
     for line in (x.strip() for x in lines):
         if line.startswith("=") and current:
             sections.append("\n\n".join(current))
             current = []
         if line:
             current.append(line)
-    sections.append("\n\n".join(current))
-    paragraphs = [s for s in sections if len(s.split()) >= 50]
+    return sections + ["\n\n".join(current)]
+
+
+def make_crawl(work: Path, seed: int = 0) -> tuple[Path, Path]:
+    rng = random.Random(seed)
+    paragraphs = [s for s in wikitext_sections() if len(s.split()) >= 50]
     cut = int(0.9 * len(paragraphs))
     train, held_out = paragraphs[:cut], paragraphs[cut:]
     docs = list(train)

@@ -368,3 +368,18 @@ def test_pipeline_stage_feeds_the_tokenizer_and_pretraining(tmp_path):
     data = str(tmp_path / "run" / "prepare_data" / "data" / "*.parquet")
     assert by_name["tokenizer"].config["train_file"] == [data] == by_name["pretrain"].config["train_file"]
     assert "dataset_name" not in by_name["pretrain"].config and "prepare_data" in ONE_PROCESS
+
+
+def test_streamed_hub_dataset_is_read_in_shards(standin_hub, tmp_path):
+    """FineWeb-Edu's stand-in on the loopback Hub, streamed: its two parquet shards go to the two tasks."""
+    from standins import FINEWEB_EDU
+
+    env = standin_hub.env(tmp_path / "hf_home")
+    out = tmp_path / "fineweb"
+    cmd = [sys.executable, str(ROOT / "recipes" / "prepare_data.py"), "--dataset_name", FINEWEB_EDU]
+    cmd += ["--dataset_config", "sample-10BT", "--workers", "2", "--min_chars", "50", "--output_dir", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["documents_in"] > 0 and 0 < results["documents_out"] <= results["documents_in"]
+    assert len(results["files"]) == 2, "one shard per task"
