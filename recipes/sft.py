@@ -108,7 +108,7 @@ def main(argv=None):
         saved_modules_in_model_dtype(trainer.model)
     if hasattr(trainer.train_dataset, "__len__") and len(trainer.train_dataset) == 0:
         raise UserError(f"no training chat fits max_length {training_args.max_length}; raise --max_length")
-    save_run_config(out, data_args, model_args, run_args, training_args, recipe="sft")
+    save_run_config(out, data_args, model_args, run_args, training_args, recipe="sft", chat=True)  # what it makes
 
     # --- train and evaluate
     train_result = trainer.train(resume_from_checkpoint=resume)

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -107,6 +108,19 @@ def test_new_outside_the_checkout_writes_to_the_current_folder(tmp_path, monkeyp
     out = capsys.readouterr().out
     assert "wrote recipes/my_task.py" in out
     assert "Run it with: hfrecipes launch recipes/my_task.py --config recipes/configs/my_task/default.yaml" in out
+
+
+def test_a_copy_of_sft_still_records_that_it_makes_a_chat_model(tmp_path, monkeypatch):
+    """generate and the card read "chat" from run_info.json, never the recipe's name (which a copy changes)."""
+    from hfrecipes.runs import save_run_config
+
+    monkeypatch.chdir(tmp_path)
+    cli.main(["new", "my_chat", "--from", "sft"])
+    text = (tmp_path / "recipes" / "my_chat.py").read_text()
+    call = next(line for line in text.splitlines() if "save_run_config(out" in line)
+    assert 'recipe="my_chat"' in call and "chat=True" in call
+    save_run_config(tmp_path / "run", recipe="my_chat", chat=True)
+    assert json.loads((tmp_path / "run" / "run_info.json").read_text())["chat"] is True
 
 
 def test_new_from_an_installed_package_never_writes_into_it(tmp_path, monkeypatch, capsys):

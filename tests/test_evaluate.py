@@ -180,7 +180,7 @@ def test_chat_models_get_the_chat_template_by_default(sanity_lm, tmp_path):
     """An SFT run (run_info.json) with a chat template: on by default, off with --apply_chat_template false."""
     chat = shutil.copytree(sanity_lm, tmp_path / "sft", ignore=shutil.ignore_patterns("eval", "README.md"))
     info = json.loads((chat / "run_info.json").read_text())
-    (chat / "run_info.json").write_text(json.dumps({**info, "recipe": "sft"}))
+    (chat / "run_info.json").write_text(json.dumps({**info, "chat": True}))
     config = json.loads((chat / "tokenizer_config.json").read_text())
     config["chat_template"] = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }}\n{% endfor %}"
     (chat / "tokenizer_config.json").write_text(json.dumps(config))

@@ -225,7 +225,7 @@ def render_model_card(output_dir: str | Path, card_data, repo_id: str | None = N
     context = {
         "title": card_data.model_name,
         "description": _description(base, card_data.pipeline_tag, info, config, results, model_config),
-        "usage": _usage(card_data.pipeline_tag, ref, results, model_config, chat=info.get("recipe") == "sft"),
+        "usage": _usage(card_data.pipeline_tag, ref, results, model_config, chat=bool(info.get("chat"))),
         "metrics": [
             (k, beside(results, k, _format(v), _format))
             for k, v in sorted(results.items())

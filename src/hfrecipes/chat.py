@@ -316,14 +316,15 @@ def split_assistant_turns(ds):
 
 
 def is_chat_model(name_or_path: str, tokenizer) -> bool:
-    """True for a model trained to chat: a chat template, and for our output folders, one written by sft.py."""
+    """True for a model trained to chat: a chat template, and for our output folders, a run that says it made a chat
+    model (``"chat": true`` in run_info.json, written by sft.py and any recipe copied from it)."""
     if not tokenizer.chat_template:
         return False
     folder = Path(name_or_path)
     for candidate in (folder, folder.parent):  # an output folder or one of its checkpoints
         info = candidate / "run_info.json"
         if info.is_file():
-            return json.loads(info.read_text(encoding="utf-8")).get("recipe") == "sft"
+            return bool(json.loads(info.read_text(encoding="utf-8")).get("chat"))
     return True  # a Hub model that ships a chat template
 
 
