@@ -354,20 +354,35 @@ def test_html_documents_are_extracted_and_text_is_normalized():
 
 
 def test_pipeline_stage_feeds_the_tokenizer_and_pretraining(tmp_path):
+    import yaml
+    from test_pipeline import TINY, hfrecipes
+
     from hfrecipes.pipeline import ONE_PROCESS, load_pipeline_config
 
     config = tmp_path / "pipeline.yaml"
-    config.write_text(
-        f"output_dir: {tmp_path / 'run'}\nprepare_data: {{min_chars: 50}}\ntokenizer: {{vocab_size: 300}}\n"
-        "pretrain: {max_train_minutes: 0.1}\nsft: {enabled: false}\nclassify: {enabled: false}\n"
-        "eval: {enabled: false}\n"
-    )
-    _, stages = load_pipeline_config(config)
-    by_name = {s.name: s for s in stages}
-    assert [s.name for s in stages] == ["prepare_data", "tokenizer", "pretrain"]
+    stages = {"prepare_data": {"max_train_samples": 600}, "tokenizer": {"vocab_size": 400}}
+    stages["pretrain"] = {**TINY["pretrain"], "max_steps": 4}
+    stages.update({name: {"enabled": False} for name in ("sft", "classify", "eval")})
+    config.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "run"), **stages}))
+    _, wired = load_pipeline_config(config)
+    by_name = {s.name: s for s in wired}
+    assert [s.name for s in wired] == ["prepare_data", "tokenizer", "pretrain"] and "prepare_data" in ONE_PROCESS
     data = str(tmp_path / "run" / "prepare_data" / "data" / "*.parquet")
     assert by_name["tokenizer"].config["train_file"] == [data] == by_name["pretrain"].config["train_file"]
-    assert "dataset_name" not in by_name["pretrain"].config and "prepare_data" in ONE_PROCESS
+    assert "dataset_name" not in by_name["pretrain"].config
+
+    proc = hfrecipes("pipeline", "--config", str(config))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = tmp_path / "run"
+    prepared = json.loads((run / "prepare_data" / "results.json").read_text())
+    assert (
+        prepared["documents_in"] == 600
+        and json.loads((run / "pretrain" / "results.json").read_text())["train_steps"] == 4
+    )
+    tokenizer_config = yaml.safe_load((run / "tokenizer" / "run_config.yaml").read_text())
+    assert tokenizer_config["train_file"] == [data]
+    report = (run / "report.md").read_text()
+    assert "Data preparation" in report and f"{prepared['documents_out']:,} of 600 documents kept" in report
 
 
 def test_streamed_hub_dataset_is_read_in_shards(standin_hub, tmp_path):
