@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -398,3 +399,27 @@ def test_streamed_hub_dataset_is_read_in_shards(standin_hub, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["documents_in"] > 0 and 0 < results["documents_out"] <= results["documents_in"]
     assert len(results["files"]) == 2, "one shard per task"
+
+
+def test_a_killed_run_resumes_from_the_finished_stages(tmp_path):
+    """A run stopped after MinHash clustering (its output and finish stages undone) skips the stages that finished."""
+    out = tmp_path / "prepared"
+    args = ["--output_dir", str(out), "--max_train_samples", "300", "--keep_work"]
+    load_recipe("prepare_data").main(args)
+    first = json.loads((out / "results.json").read_text())
+    from hfrecipes.runs import release_output_dirs
+
+    release_output_dirs()  # this process's lock on the folder, as a killed run's is gone
+    logs = out / ".work" / "logs"
+    for stage in ("output", "finish"):  # as if killed before these two
+        shutil.rmtree(logs / stage)
+    shutil.rmtree(out / ".work" / "output")
+    (out / "results.json").unlink()
+    proc = run_script("prepare_data", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    skipped = proc.stderr.count("has already been completed") + proc.stderr.count("have already been completed")
+    assert skipped >= 5, proc.stderr[-3000:]  # filter, exact (3 stages), MinHash signatures, buckets, cluster
+    again = json.loads((out / "results.json").read_text())
+    assert {k: again[k] for k in ("documents_in", "documents_out", "bytes_out")} == {
+        k: first[k] for k in ("documents_in", "documents_out", "bytes_out")
+    }
