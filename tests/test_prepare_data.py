@@ -372,14 +372,13 @@ def test_pipeline_stage_feeds_the_tokenizer_and_pretraining(tmp_path):
     assert by_name["tokenizer"].config["train_file"] == [data] == by_name["pretrain"].config["train_file"]
     assert "dataset_name" not in by_name["pretrain"].config
 
+    # the run: prepare_data -> tokenizer (test_output_is_a_hub_layout_dataset_... trains a model on such output)
+    config.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "run"), **stages, "pretrain": {"enabled": False}}))
     proc = hfrecipes("pipeline", "--config", str(config))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run = tmp_path / "run"
     prepared = json.loads((run / "prepare_data" / "results.json").read_text())
-    assert (
-        prepared["documents_in"] == 600
-        and json.loads((run / "pretrain" / "results.json").read_text())["train_steps"] == 4
-    )
+    assert prepared["documents_in"] == 600 and (run / "tokenizer" / "tokenizer.json").is_file()
     tokenizer_config = yaml.safe_load((run / "tokenizer" / "run_config.yaml").read_text())
     assert tokenizer_config["train_file"] == [data]
     report = (run / "report.md").read_text()
