@@ -314,6 +314,13 @@ def test_push_to_hub_makes_a_dataset_repo(tmp_path):
         assert loaded.returncode == 0, loaded.stderr[-3000:]
         assert int(loaded.stdout.split()[-1]) == json.loads((out / "results.json").read_text())["documents_out"]
         assert TOKEN not in proc.stdout + proc.stderr
+        # hfrecipes push reads what the folder is from run_info.json: a dataset repo again
+        again = subprocess.run(
+            [sys.executable, "-m", "hfrecipes.cli", "push", str(out), "--repo-id", "alice/again"],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+        )  # fmt: skip
+        assert again.returncode == 0 and "datasets/alice/again" in again.stdout, again.stderr[-3000:]
+        assert server.repo_files("alice/again", repo_type="dataset").keys() >= {"README.md", "results.json"}
     finally:
         server.stop()
 
