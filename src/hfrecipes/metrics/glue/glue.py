@@ -6,12 +6,14 @@ One configuration per GLUE task, with the metrics GLUE reports for it: ``cola`` 
 GLUE averages them for the leaderboard. Two more configurations serve new tasks: ``classification`` (accuracy and
 macro F1) and ``regression`` (Pearson, Spearman, MSE).
 
-Computed with numpy alone (ties in Spearman get average ranks, as in scipy); tests check against sklearn and scipy.
+Computed by scikit-learn (accuracy, F1, MCC, MSE) and scipy (Pearson, Spearman with average ranks for ties).
 """
 
 import datasets
 import evaluate
 import numpy as np
+import sklearn.metrics as skm
+from scipy import stats
 
 _METRICS = {
     "cola": ("matthews_correlation",),
@@ -38,64 +40,26 @@ Returns: per configuration, e.g. cola -> matthews_correlation; mrpc -> accuracy,
 """
 
 
-def accuracy(preds, refs):
-    return float((preds == refs).mean())
+def _pearson(x, y) -> float:
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")  # undefined for a constant side (scipy would warn and say the same)
+    return float(stats.pearsonr(x, y).statistic)
 
 
-def f1_binary(preds, refs, positive=1):
-    tp = np.sum((preds == positive) & (refs == positive))
-    wrong = np.sum(preds != refs)
-    return float(2 * tp / (2 * tp + wrong)) if tp else 0.0
-
-
-def f1_macro(preds, refs):
-    labels = np.union1d(preds, refs)
-    scores = []
-    for label in labels:
-        tp = np.sum((preds == label) & (refs == label))
-        fp_fn = np.sum((preds == label) != (refs == label))
-        scores.append(2 * tp / (2 * tp + fp_fn) if tp else 0.0)
-    return float(np.mean(scores))
-
-
-def matthews_correlation(preds, refs):
-    """Multiclass MCC from the confusion matrix (Gorodkin's R_K); 0 when a side is constant."""
-    labels, inverse = np.unique(np.concatenate([refs, preds]), return_inverse=True)
-    t, p = inverse[: len(refs)], inverse[len(refs) :]
-    confusion = np.zeros((len(labels), len(labels)), dtype=np.float64)
-    np.add.at(confusion, (t, p), 1)
-    t_sum, p_sum = confusion.sum(1), confusion.sum(0)
-    n, correct = confusion.sum(), np.trace(confusion)
-    cov_tp = correct * n - t_sum @ p_sum
-    cov_pp = n * n - p_sum @ p_sum
-    cov_tt = n * n - t_sum @ t_sum
-    return float(cov_tp / np.sqrt(cov_tt * cov_pp)) if cov_tt * cov_pp else 0.0
-
-
-def pearson(x, y):
-    x, y = x - x.mean(), y - y.mean()
-    denom = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / denom) if denom else float("nan")
-
-
-def average_ranks(x):
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    return (ends - (counts - 1) / 2.0)[inverse]
-
-
-def spearmanr(x, y):
-    return pearson(average_ranks(x), average_ranks(y))
+def _spearman(x, y) -> float:
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.spearmanr(x, y).statistic)  # ties get average ranks
 
 
 _FUNCTIONS = {
-    "accuracy": accuracy,
-    "f1": f1_binary,
-    "f1_macro": f1_macro,
-    "matthews_correlation": matthews_correlation,
-    "pearson": pearson,
-    "spearmanr": spearmanr,
-    "mse": lambda p, r: float(np.mean((p - r) ** 2)),
+    "accuracy": lambda p, r: float(skm.accuracy_score(r, p)),
+    "f1": lambda p, r: float(skm.f1_score(r, p, pos_label=1, average="binary", zero_division=0)),
+    "f1_macro": lambda p, r: float(skm.f1_score(r, p, average="macro", zero_division=0)),
+    "matthews_correlation": lambda p, r: float(skm.matthews_corrcoef(r, p)),
+    "pearson": lambda p, r: _pearson(p, r),
+    "spearmanr": lambda p, r: _spearman(p, r),
+    "mse": lambda p, r: float(skm.mean_squared_error(r, p)),
 }
 
 
