@@ -299,8 +299,13 @@ def _is_noise(key: str) -> bool:
     return key == "epoch" or (key.startswith("eval_") and key.endswith(("_runtime", "_per_second")))
 
 
-def _format(value: float) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+def _format(value: Any) -> str:
+    """A metric as the card and the pipeline report show it: ints with separators, floats to 4 significant digits."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.4g}" if math.isfinite(value) else str(value)
 
 
 def _model_name(out: Path, repo_id: str | None) -> str:
@@ -448,6 +453,7 @@ def _hardware(info: dict) -> str:
 
 
 def _duration(seconds: Any) -> str | None:
+    """Seconds as the card and the pipeline report show them (``None`` for a missing value)."""
     if not _is_number(seconds):
         return None
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -11,13 +11,12 @@ Images are linked by relative paths, so the folder can be moved or zipped.
 from __future__ import annotations
 
 import html
-import math
 import re
 from pathlib import Path
 from typing import Any
 
 from .baselines import beside, describe
-from .cards import LOSS_CURVE_FILE, draw_loss_curves, loss_history, plot_loss_curve, read_json
+from .cards import LOSS_CURVE_FILE, _duration, _format, draw_loss_curves, loss_history, plot_loss_curve, read_json
 from .runs import INFO_FILE, RESULTS_FILE
 
 STAGE_ORDER = ["prepare_data", "tokenizer", "pretrain", "sft", "classify", "eval"]
@@ -82,7 +81,7 @@ def _summary(names: list[str], results: dict[str, dict], stages: dict[str, dict]
 def _metrics(name: str, res: dict[str, Any]) -> str:
     keys = list(KEY_METRICS.get(name, []))
     if name == "classify":
-        keys += sorted(k for k in res if k.startswith("eval_") and k not in keys and not _is_noise(k))
+        keys += sorted(k for k in res if k.startswith("eval_") and k not in keys and not _hidden_in_summary(k))
         keys += ["task"]
     if name == "eval":  # recipes/eval.py: "arc_easy/acc", ... (not their stderr or example counts)
         keys += [k for k in res if "/" in k and not k.endswith(("_stderr", "/examples"))]
@@ -274,22 +273,13 @@ def _train_time(res: dict[str, Any]) -> float | None:
     return res.get("train_runtime") or res.get("train_seconds")
 
 
-def _is_noise(key: str) -> bool:
+def _hidden_in_summary(key: str) -> bool:
+    """Eval keys the summary's metrics column leaves out: loop speeds, and the loss (the first column has it)."""
     return key.endswith(("_runtime", "_per_second")) or key == "eval_loss"
 
 
-def _format(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.4g}" if math.isfinite(value) else str(value)
-
-
 def _seconds(value: Any) -> str:
-    if not isinstance(value, (int, float)):
-        return "-"
-    return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
+    return _duration(value) or "-"
 
 
 def _one_line(text: str) -> str:
