@@ -41,21 +41,10 @@ import yaml
 from .cli import command_parser, recipes_dir
 from .config import UserError, _read_yaml, check_config
 from .runs import RESULTS_FILE
+from .stages import STAGES
 
 logger = logging.getLogger(__name__)
 
-# (stage, recipe), in the order they run.
-STAGES = [
-    (
-        "prepare_data",
-        "prepare_data",
-    ),  # optional: clean, filter, dedup on datatrove; the tokenizer and pretrain read it
-    ("tokenizer", "train_tokenizer"),
-    ("pretrain", "pretrain"),
-    ("sft", "sft"),
-    ("classify", "classify"),
-    ("eval", "eval"),  # lm-evaluation-harness on the pretrained model (recipes/eval.py), one process
-]
 ONE_PROCESS = {"eval", "prepare_data"}  # stages that run as one process whatever the accelerate config
 TOP_LEVEL_KEYS = {"output_dir", "accelerate_config", "push_to_hub", "hub_model_id", "hub_private_repo"}
 STATE_FILE = "pipeline.json"

@@ -18,8 +18,8 @@ from typing import Any
 from .baselines import beside, describe
 from .cards import LOSS_CURVE_FILE, _duration, _format, draw_loss_curves, loss_history, plot_loss_curve, read_json
 from .runs import INFO_FILE, RESULTS_FILE
+from .stages import STAGE_NAMES
 
-STAGE_ORDER = ["prepare_data", "tokenizer", "pretrain", "sft", "classify", "eval"]
 COMBINED_FIGURE = "loss_curves.png"
 # The metrics of each stage shown in the summary table (classification adds every eval_ metric of its task).
 KEY_METRICS = {
@@ -36,11 +36,11 @@ def write_report(output_dir: str | Path) -> Path:
     """Writes ``report.md`` and ``report.html`` into a pipeline's output folder; returns the markdown path."""
     out = Path(output_dir)
     state = read_json(out / "pipeline.json")
-    names = [n for n in STAGE_ORDER if (out / n).is_dir()]
+    names = [n for n in STAGE_NAMES if (out / n).is_dir()]
     if not names:
         from .config import UserError
 
-        raise UserError(f"{out} holds no pipeline stage folder ({', '.join(STAGE_ORDER)}); run hfrecipes pipeline")
+        raise UserError(f"{out} holds no pipeline stage folder ({', '.join(STAGE_NAMES)}); run hfrecipes pipeline")
     results = {n: read_json(out / n / RESULTS_FILE) for n in names}
     intro = (
         f"Output folder `{out.resolve()}`, pipeline config `{state.get('config', '?')}`. Each stage's resolved "
