@@ -150,20 +150,19 @@ def add_time_budget(trainer, minutes: float, decay_ratio: float | None = None) -
 
 
 def fix_budget_speed_metrics(trainer, train_result) -> None:
-    """The Trainer computes samples/s from the placeholder max_steps; recompute them from the steps really run."""
+    """The Trainer computes samples/s from the placeholder max_steps; recompute them from the steps really run
+    (``transformers.trainer_utils.speed_metrics`` over the run's own runtime)."""
+    import time
+
+    from transformers.trainer_utils import speed_metrics
+
     args, state = trainer.args, trainer.state
     runtime = train_result.metrics.get("train_runtime") or 0.0
-    steps = state.global_step
-    fixed = {
-        "train_steps_per_second": steps / runtime if runtime else None,
-        "train_samples_per_second": steps
-        * args.train_batch_size
-        * args.gradient_accumulation_steps
-        * args.world_size
-        / runtime
-        if runtime
-        else None,
-    }
+    samples = state.global_step * args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+    fixed = {"train_steps_per_second": None, "train_samples_per_second": None}
+    if runtime:
+        fixed = speed_metrics("train", time.time() - runtime, num_samples=samples, num_steps=state.global_step)
+        fixed.pop("train_runtime")  # the Trainer's own, kept as it measured it
     train_result.metrics.update(fixed)
     for entry in state.log_history:
         if "train_runtime" in entry:
