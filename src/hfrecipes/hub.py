@@ -189,31 +189,36 @@ def _chain(err: BaseException):
 
 
 def _names(err: BaseException) -> set[str]:
-    # By class name: huggingface_hub 1.x raises httpx errors, 2.x httpx2 errors, with the same class names.
+    # The HTTP client's errors by class name: huggingface_hub 1.x raises httpx errors, 2.x httpx2 errors, with the same
+    # class names. huggingface_hub's own errors are matched with isinstance (huggingface_hub.errors).
     return {cls.__name__ for cls in type(err).__mro__}
 
 
 def _status(err: BaseException) -> int | None:
+    from huggingface_hub import errors
+
     for e in _chain(err):
         response = getattr(e, "response", None)
-        if response is not None and "HfHubHTTPError" in _names(e):
+        if response is not None and isinstance(e, errors.HfHubHTTPError):
             return response.status_code
     return None
 
 
 def _cause(err: BaseException, endpoint: str, repo_id: str) -> str | None:
     """A short human cause for a push failure, or ``None`` when it is not a Hub/network failure (a bug)."""
+    from huggingface_hub import errors
+
     for e in _chain(err):
         names = _names(e)
-        if "LocalTokenNotFoundError" in names:
+        if isinstance(e, errors.LocalTokenNotFoundError):
             return NO_TOKEN
-        if "OfflineModeIsEnabled" in names:
+        if isinstance(e, errors.OfflineModeIsEnabled):
             return "HF_HUB_OFFLINE=1 is set"
-        if "HfHubHTTPError" in names and getattr(e, "response", None) is not None:
+        if isinstance(e, errors.HfHubHTTPError) and getattr(e, "response", None) is not None:
             status = e.response.status_code
             server = (e.response.headers.get("X-Error-Message") or getattr(e, "server_message", "") or "").strip()
             server = server.splitlines()[0][:160] if server else e.response.reason_phrase
-            if status == 401 and "RepositoryNotFoundError" not in names:
+            if status == 401 and not isinstance(e, errors.RepositoryNotFoundError):
                 return f"the Hub rejected the token (401 Unauthorized: {server}); check HF_TOKEN or `hf auth login`"
             if status == 403:
                 return f"the token may not write to {repo_id} (403 Forbidden: {server})"
