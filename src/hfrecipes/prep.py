@@ -387,7 +387,7 @@ def build_stages(args: PrepareDataArguments, out: Path, eval_texts: list[dict] |
             )
         )
     stages.append(Stage("output", final, tasks, workers, writes="output"))
-    stages.append(Stage("finish", [Finish(args, str(out))], 1, 1))
+    stages.append(Stage("finish", [Finish(args, str(out), eval_texts)], 1, 1))
     return stages
 
 
@@ -452,7 +452,7 @@ def _number(stats: dict, key: str) -> float:
     return value.get("total", 0) if isinstance(value, dict) else value
 
 
-def build_report(args: PrepareDataArguments, out: Path) -> dict[str, Any]:
+def build_report(args: PrepareDataArguments, out: Path, eval_texts: list[dict] | None = None) -> dict[str, Any]:
     """Documents and bytes in and out per step, drop reasons with counts and examples, duplicate rate, tokens."""
     work = out / WORK_DIR
     steps = []
@@ -501,7 +501,7 @@ def build_report(args: PrepareDataArguments, out: Path) -> dict[str, Any]:
         "steps": steps,
         "examples": examples,
     }
-    report["decontamination"] = _decont_report(args, work) if args.decontaminate_files else None
+    report["decontamination"] = _decont_report(args, work, eval_texts) if eval_texts else None
     return report
 
 
@@ -523,10 +523,8 @@ def _step_key(name: str) -> str | None:
     return next((key for label, key in _STEP_KEYS.items() if name.endswith(label)), None)
 
 
-def _decont_report(args: PrepareDataArguments, work: Path) -> dict[str, Any]:
-    from .prep_steps import load_eval_texts
-
-    eval_texts = load_eval_texts(args.decontaminate_files, args.decontaminate_columns)
+def _decont_report(args: PrepareDataArguments, work: Path, eval_texts: list[dict]) -> dict[str, Any]:
+    """Which evaluation texts (read once, at the start, by the recipe) the decontamination step found, and where."""
     overlaps: dict[int, list[str]] = {}
     ngrams: dict[int, str] = {}
     for path in sorted((work / "decont").glob("*.jsonl")):
@@ -624,13 +622,13 @@ def dataset_card(args: PrepareDataArguments, report: dict[str, Any], files: list
     )
 
 
-def finish(args: PrepareDataArguments, out: Path) -> dict[str, Any]:
+def finish(args: PrepareDataArguments, out: Path, eval_texts: list[dict] | None = None) -> dict[str, Any]:
     """Checks the output is not empty, writes the report and card, moves the shards into ``data/``, then
     ``results.json``. Nothing already in ``out`` is replaced before the checks pass."""
     from .runs import staged_save, write_results
 
     work = out / WORK_DIR
-    report = build_report(args, out)
+    report = build_report(args, out, eval_texts)
     if report["documents_out"] == 0:
         reasons = [f"{s['step']} {s['dropped']:,}" for s in report["steps"] if s["dropped"]]
         raise UserError(

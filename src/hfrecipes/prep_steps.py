@@ -38,10 +38,6 @@ def _hide_user_error_tracebacks() -> None:
 _hide_user_error_tracebacks()
 
 
-def _words(text: str) -> int:
-    return len(text.split())
-
-
 class SourceReader(PipelineStep):
     """Reads the configured source as datatrove ``Document``s, task ``rank`` of ``world_size`` taking its share:
     every ``world_size``-th file, or a shard of a Hub stream or an in-memory dataset. Local files go through
@@ -214,7 +210,7 @@ class Count(PipelineStep):
             with self.track_time():
                 self.stat_update("total")
                 self.stat_update("bytes", value=len(doc.text.encode("utf-8")))
-                self.stat_update("words", value=_words(doc.text))
+                self.stat_update("words", value=len(doc.text.split()))
                 if tokenizer is not None:
                     self.stat_update("tokens", value=len(tokenizer(doc.text, add_special_tokens=False)["input_ids"]))
                 self.update_doc_stats(doc)
@@ -317,12 +313,12 @@ class Finish(PipelineStep):
     type = "🏁 - FINISH"
     name = "hfrecipes finish"
 
-    def __init__(self, args: PrepareDataArguments, out: str):
+    def __init__(self, args: PrepareDataArguments, out: str, eval_texts: list[dict] | None = None):
         super().__init__()
         self.args = asdict(args)
-        self.out = out
+        self.out, self.eval_texts = out, eval_texts  # the report names the evaluation texts: not read again
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        finish(PrepareDataArguments(**self.args), Path(self.out))
+        finish(PrepareDataArguments(**self.args), Path(self.out), self.eval_texts)
         return
         yield
