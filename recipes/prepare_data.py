@@ -39,15 +39,14 @@ def main(argv=None):
         raise UserError("prepare_data.py needs datatrove: pip install 'hfrecipes[data]'") from None
     hub = hub_target(hub_args, args.output_dir)
     out = claim_output_dir(args.output_dir, args.overwrite)
-    from hfrecipes.data import check_data_files, check_dataset_name
     from hfrecipes.prep import build_stages, executors
     from hfrecipes.prep_steps import load_eval_texts
 
-    # --- inputs, checked before anything runs
-    if args.train_file:
-        check_data_files(args.train_file)
-    else:
-        check_dataset_name(args.dataset_name)
+    # --- inputs, checked before anything runs (the data files at parsing)
+    if args.tokenizer_name:
+        from hfrecipes.modeling import load_tokenizer
+
+        load_tokenizer(args.tokenizer_name)  # a missing tokenizer fails now, not after the whole pipeline
     eval_texts = (
         load_eval_texts(args.decontaminate_files, args.decontaminate_columns) if args.decontaminate_files else None
     )

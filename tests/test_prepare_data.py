@@ -290,6 +290,14 @@ def test_bad_inputs_are_one_line_and_leave_the_output_alone(tmp_path):
         run_script("prepare_data", "--decontaminate_files", str(tmp_path / "missing.tsv"), "--output_dir", str(out))
     )
     assert "missing.tsv" in line
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b"\x1f\x8b\x08\x00binary\x00\x00")
+    line = _one_line(run_script("prepare_data", "--train_file", str(binary), "--output_dir", str(out)))
+    assert "binary.jsonl is binary data" in line
+    line = _one_line(
+        run_script("prepare_data", "--tokenizer_name", str(tmp_path / "no-tok"), "--output_dir", str(out))
+    )
+    assert "no-tok" in line
     offline = run_script("prepare_data", "--language", "true", "--output_dir", str(out))  # fastText: not here/offline
     assert "fastText" in _one_line(offline) and "--language false" in _one_line(offline)
     assert sorted(p.name for p in out.iterdir()) == ["sentinel.txt"] or (out / "results.json").exists() is False

@@ -179,6 +179,13 @@ class PrepareDataArguments:
                 setattr(self, name, json.loads(value))  # validation has checked it is a JSON object
         if self.train_file and self.dataset_name not in (None, BUILTIN_PYTHON_DOCS):
             raise ValueError("give either --dataset_name or --train_file, not both")
+        from .data import check_data_files, check_dataset_name
+
+        # at parsing, as DataArguments does: the parser turns these ValueErrors into the one-line error
+        if self.train_file:
+            check_data_files(self.train_file)
+        else:
+            check_dataset_name(self.dataset_name)
         if self.max_chars is not None and self.max_chars < max(self.min_chars, 1):
             raise ValueError(f"--max_chars {self.max_chars} is below --min_chars {self.min_chars}; raise it")
         if self.decontaminate_min_words > self.decontaminate_ngram:
