@@ -111,10 +111,9 @@ CONFIG_CLASSES = (ClassificationDataArguments, ClassifyArguments, TrainingArgume
 def main(argv=None):
     data_args, args, training_args = parse_config(CONFIG_CLASSES, argv, DEFAULT_CONFIG)
     check_selection(args, training_args)
-    from transformers import EarlyStoppingCallback, Trainer, set_seed
+    from transformers import EarlyStoppingCallback, Trainer
 
     from hfrecipes.baselines import tfidf_baseline
-    from hfrecipes.cards import write_model_card
     from hfrecipes.classification import (
         ClassificationCollator,
         add_classifier_dropout,
@@ -126,23 +125,12 @@ def main(argv=None):
         tokenize_dataset,
         write_predictions,
     )
-    from hfrecipes.hub import hub_target, push_folder
-    from hfrecipes.modeling import load_sequence_classifier, load_tokenizer, parameter_counts
-    from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
-    from hfrecipes.training import (
-        UNBOUNDED_STEPS,
-        add_time_budget,
-        attention_length,
-        check_precision,
-        fix_budget_speed_metrics,
-        model_flops_per_token,
-        throughput_metrics,
-    )
+    from hfrecipes.modeling import load_sequence_classifier, load_tokenizer
+    from hfrecipes.recipe import finish, start, train, training_results
+    from hfrecipes.runs import save_run_config
+    from hfrecipes.training import add_time_budget, attention_length, model_flops_per_token
 
-    check_precision(training_args)  # the recipe's bf16/fp16 decide, whatever the accelerate config
-    hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
-    set_seed(training_args.seed)
-    out, resume = prepare_output_dir(training_args, args.overwrite)  # locks the folder; resumes an unfinished run
+    run = start(training_args, args.overwrite, args.max_train_minutes)  # seed, Hub token, locked output dir
 
     # --- data
     raw, task = load_classification_datasets(data_args, seed=training_args.seed)
@@ -165,9 +153,6 @@ def main(argv=None):
     # --- trainer
     if training_args.include_num_input_tokens_seen == "no":  # the Trainer counts the tokens for tokens/s and MFU
         training_args.include_num_input_tokens_seen = "non_padding"
-    if args.max_train_minutes and training_args.max_steps <= 0:
-        training_args.max_steps = UNBOUNDED_STEPS  # the budget fixes the real number after timing a few steps
-    logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
     # Model selection (best checkpoint, early stopping) on the split carved from train when there is one: the
     # validation set is then scored once, at the end.
     selection = "selection" if "selection" in encoded else "validation"
@@ -186,15 +171,10 @@ def main(argv=None):
     )
     if args.max_train_minutes:
         add_time_budget(trainer, args.max_train_minutes)
-    save_run_config(out, data_args, args, training_args, recipe="classify")
+    save_run_config(run.out, data_args, args, training_args, recipe="classify")
 
-    # --- train
-    train_result = trainer.train(resume_from_checkpoint=resume)
-    if args.max_train_minutes:
-        fix_budget_speed_metrics(trainer, train_result)
-    with staged_save(out) as staging:  # a crash mid-save never leaves a half-written model in place
-        trainer.save_model(str(staging))
-    trainer.save_state()
+    # --- train (and save the model)
+    train_result = train(trainer, run)
 
     # --- evaluate every validation split (MNLI mismatched: eval_mismatched_accuracy), predict every test split
     metrics = {}
@@ -219,42 +199,33 @@ def main(argv=None):
         output = trainer.predict(test, metric_key_prefix=split)
         if "label" in test.column_names:
             metrics.update(output.metrics)
-        prediction_files.append(write_predictions(out, task, split, raw[split], output.predictions).name)
+        prediction_files.append(write_predictions(run.out, task, split, raw[split], output.predictions).name)
 
     # --- record
-    runtime, tokens = train_result.metrics["train_runtime"], trainer.state.num_input_tokens_seen
+    tokens = trainer.state.num_input_tokens_seen  # not padding: the Trainer's count (include_num_input_tokens_seen)
     flops_per_token = model_flops_per_token(model, attention_length(encoded["train"], data_args.max_seq_length))
     results = {
         **metrics,
         "task": task.name,
         "label_names": task.label_names,
         "train_samples": len(encoded["train"]),
-        "train_loss": train_result.metrics.get("train_loss"),
-        "train_runtime": runtime,
-        "train_steps": trainer.state.global_step,
-        "train_tokens": tokens,  # not padding: the Trainer's count (include_num_input_tokens_seen)
-        **throughput_metrics(flops_per_token, tokens, runtime, training_args, model),
-        "num_parameters": parameter_counts(model)[1],  # ZeRO-3 and 4-bit weights included
-        "world_size": training_args.world_size,
+        **training_results(trainer, train_result, tokens, flops_per_token),
         "prediction_files": prediction_files,
     }
     if args.baseline and trainer.is_world_process_zero():  # the simple thing the model must beat, on the same rows
         results.update(tfidf_baseline(raw, task))
-    write_results(out, results)
-    if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes
-        shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval") and isinstance(v, float)}
-        shown = {k: v for k, v in shown.items() if not k.endswith(("_runtime", "_per_second", "_loss"))}
-        write_model_card(
-            out,
-            pipeline_tag="text-classification",
-            metrics=["eval_loss", *shown],
-            base_model=args.model_name_or_path,
-            tags=["text-classification", task.name],
-            repo_id=hub and hub.repo_id,
-        )
-        print(f"Classifier saved to {out} ({task.name}): {shown}; see {out}/results.json")
-        if hub:
-            print(f"Pushed to {push_folder(out, hub.repo_id, hub.private)}")
+    shown = {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval") and isinstance(v, float)}
+    shown = {k: v for k, v in shown.items() if not k.endswith(("_runtime", "_per_second", "_loss"))}
+    finish(
+        run,
+        results,
+        f"Classifier saved to {run.out} ({task.name}): {shown}; see {run.out}/results.json",
+        main_process=trainer.is_world_process_zero(),
+        pipeline_tag="text-classification",
+        metrics=["eval_loss", *shown],
+        base_model=args.model_name_or_path,
+        tags=["text-classification", task.name],
+    )
 
 
 if __name__ == "__main__":

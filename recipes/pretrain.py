@@ -15,7 +15,6 @@ a generated sample), the model card (README.md) and loss_curve.png; with --push_
 [--hub_private_repo] it uploads them at the end (token from HF_TOKEN or `hf auth login`).
 """
 
-import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,6 @@ from hfrecipes.data import DataArguments
 from hfrecipes.modeling import ModelArguments
 from hfrecipes.optim import OptimizerArguments
 
-logger = logging.getLogger("pretrain")
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "pretrain" / "default.yaml"  # from scratch
 CONTINUED_CONFIG = Path(__file__).parent / "configs" / "pretrain" / "continued.yaml"  # with --model_name_or_path
 
@@ -56,31 +54,18 @@ def main(argv=None):
     continued = any(a.split("=", 1)[0] == "--model_name_or_path" for a in argv)
     default_config = CONTINUED_CONFIG if continued else DEFAULT_CONFIG  # used when no --config is given
     data_args, model_args, run_args, opt_args, training_args = parse_config(CONFIG_CLASSES, argv, default_config)
-    from transformers import DataCollatorForLanguageModeling, Trainer, set_seed
+    from transformers import DataCollatorForLanguageModeling, Trainer
 
     from hfrecipes.baselines import ngram_baselines
-    from hfrecipes.cards import write_model_card
     from hfrecipes.data import first_text, load_text_datasets, mixture_results, pack_dataset
-    from hfrecipes.hub import hub_target, push_folder
-    from hfrecipes.modeling import load_tokenizer, parameter_counts, pretraining_model
+    from hfrecipes.modeling import load_tokenizer, pretraining_model
     from hfrecipes.optim import DecayRatio, prepare_optimizer
-    from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
-    from hfrecipes.training import (
-        UNBOUNDED_STEPS,
-        add_time_budget,
-        check_precision,
-        fix_budget_speed_metrics,
-        generate_sample,
-        language_model_metrics,
-        model_flops_per_token,
-        throughput_metrics,
-    )
+    from hfrecipes.recipe import finish, start, train, training_results
+    from hfrecipes.runs import save_run_config
+    from hfrecipes.training import add_time_budget, generate_sample, language_model_metrics, model_flops_per_token
 
-    check_precision(training_args)  # the recipe's bf16/fp16 decide, whatever the accelerate config
     optimizer = prepare_optimizer(opt_args, training_args)  # {} (the Trainer's optim) or Muon for the matrices
-    hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
-    set_seed(training_args.seed)
-    out, resume = prepare_output_dir(training_args, run_args.overwrite)  # locks the folder; resumes an unfinished run
+    run = start(training_args, run_args.overwrite, run_args.max_train_minutes)  # seed, Hub token, locked output dir
 
     # --- data
     same_repo = model_args.tokenizer_name == model_args.model_name_or_path
@@ -104,9 +89,6 @@ def main(argv=None):
         }
 
     # --- trainer
-    if run_args.max_train_minutes and training_args.max_steps <= 0:
-        training_args.max_steps = UNBOUNDED_STEPS  # the budget fixes the real number after timing a few steps
-    logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
     preprocess_logits, compute_metrics = language_model_metrics(tokenizer)
     trainer = Trainer(
         model=model,
@@ -123,57 +105,41 @@ def main(argv=None):
         add_time_budget(trainer, run_args.max_train_minutes, opt_args.lr_decay_ratio)
     elif opt_args.lr_decay_ratio:
         trainer.add_callback(DecayRatio(opt_args.lr_decay_ratio))
-    save_run_config(out, data_args, model_args, run_args, opt_args, training_args, recipe="pretrain")
+    save_run_config(run.out, data_args, model_args, run_args, opt_args, training_args, recipe="pretrain")
 
-    # --- train
-    train_result = trainer.train(resume_from_checkpoint=resume)
-    if run_args.max_train_minutes:
-        fix_budget_speed_metrics(trainer, train_result)
-    with staged_save(out) as staging:  # a crash mid-save never leaves a half-written model in place
-        trainer.save_model(str(staging))
-    trainer.save_state()
+    # --- train (and save the model)
+    train_result = train(trainer, run)
 
     # --- evaluate and record
     metrics = trainer.evaluate() if "validation" in packed else {}
-    state = trainer.state
-    tokens = state.global_step * training_args.train_batch_size * training_args.gradient_accumulation_steps
+    tokens = trainer.state.global_step * training_args.train_batch_size * training_args.gradient_accumulation_steps
     tokens *= training_args.world_size * model_args.block_size
-    runtime = train_result.metrics["train_runtime"]
-    flops_per_token = model_flops_per_token(model, model_args.block_size)
     prompt = run_args.sample_prompt or first_text(raw.get("validation"), data_args.text_column)[:40]
     results = {
         **metrics,
         "perplexity": metrics.get("eval_perplexity"),
-        "train_loss": train_result.metrics.get("train_loss"),
-        "train_runtime": runtime,
-        "train_steps": state.global_step,
-        "train_tokens": tokens,
-        **throughput_metrics(flops_per_token, tokens, runtime, training_args, model),
-        "num_parameters": parameter_counts(model)[1],  # ZeRO-3 and 4-bit weights included
-        "world_size": training_args.world_size,
+        **training_results(trainer, train_result, tokens, model_flops_per_token(model, model_args.block_size)),
         "sample_prompt": prompt,
         "sample": generate_sample(trainer.model, tokenizer, prompt or tokenizer.eos_token, seed=training_args.seed),
         **mixture_results(raw),  # with dataset_mixture: the rows each source gave the training data
     }
     # n-gram models of the tokens trained on; after mixture_results, as reading a stream again counts its rows again
     if run_args.baseline and trainer.is_world_process_zero():
-        train, validation = packed["train"], packed.get("validation")
-        results.update(ngram_baselines(train, validation, tokenizer, tokens, seed=training_args.seed))
-    write_results(out, results)
-    if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes
-        write_model_card(
-            out,
-            pipeline_tag="text-generation",
-            metrics=["eval_loss", "perplexity", "eval_bits_per_byte"],
-            base_model=model_args.model_name_or_path,
-            repo_id=hub and hub.repo_id,
-        )
-        print(
-            f"Model saved to {out}: eval_loss {metrics.get('eval_loss', float('nan')):.3f}, "
-            f"bits/byte {metrics.get('eval_bits_per_byte', float('nan')):.3f}; see {out}/results.json"
-        )
-        if hub:
-            print(f"Pushed to {push_folder(out, hub.repo_id, hub.private)}")
+        train_data, validation = packed["train"], packed.get("validation")
+        results.update(ngram_baselines(train_data, validation, tokenizer, tokens, seed=training_args.seed))
+    summary = (
+        f"Model saved to {run.out}: eval_loss {metrics.get('eval_loss', float('nan')):.3f}, "
+        f"bits/byte {metrics.get('eval_bits_per_byte', float('nan')):.3f}; see {run.out}/results.json"
+    )
+    finish(
+        run,
+        results,
+        summary,
+        main_process=trainer.is_world_process_zero(),
+        pipeline_tag="text-generation",
+        metrics=["eval_loss", "perplexity", "eval_bits_per_byte"],
+        base_model=model_args.model_name_or_path,
+    )
 
 
 if __name__ == "__main__":

@@ -45,12 +45,10 @@ def main(argv=None):
     from transformers import set_seed
     from trl import SFTTrainer, get_peft_config
 
-    from hfrecipes.cards import write_model_card
     from hfrecipes.chat import check_chat_template, prepare_chat_training, python_docs_chat, to_messages
     from hfrecipes.config import UserError
     from hfrecipes.data import load_datasets, mixture_results
     from hfrecipes.generation import chat_reply
-    from hfrecipes.hub import hub_target, push_folder
     from hfrecipes.modeling import (
         check_vocab,
         context_length,
@@ -61,19 +59,11 @@ def main(argv=None):
         quantization_name,
         saved_modules_in_model_dtype,
     )
-    from hfrecipes.runs import prepare_output_dir, save_run_config, staged_save, write_results
-    from hfrecipes.training import (
-        attention_length,
-        check_precision,
-        model_flops_per_token,
-        perplexity,
-        throughput_metrics,
-    )
+    from hfrecipes.recipe import finish, start, training_results
+    from hfrecipes.runs import save_run_config, staged_save
+    from hfrecipes.training import attention_length, model_flops_per_token, perplexity
 
-    check_precision(training_args)  # the recipe's bf16/fp16 decide, whatever the accelerate config
-    hub = hub_target(training_args)  # checks the token now; we push once, at the end, not the Trainer mid-run
-    set_seed(training_args.seed)
-    out, resume = prepare_output_dir(training_args, run_args.overwrite)  # locks the folder; resumes an unfinished run
+    run = start(training_args, run_args.overwrite)  # seed, Hub token, locked output dir (an unfinished run resumes)
 
     # --- data: every format becomes `messages`, rendered by the chat template
     name = model_args.model_name_or_path
@@ -88,7 +78,6 @@ def main(argv=None):
         logger.warning("max_length capped to the model's context, %d", context_length(model))
         training_args.max_length = context_length(model)
 
-    logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
     # --- trainer: labels are -100 outside the assistant turns with assistant_only_loss (our configs set it)
     # The loss before training is evaluated inside train() (eval_on_start): an evaluate() before train() marks the
     # model prepared for accelerate, which then skips the DDP wrap, and each process would train on its own.
@@ -108,10 +97,10 @@ def main(argv=None):
         saved_modules_in_model_dtype(trainer.model)
     if hasattr(trainer.train_dataset, "__len__") and len(trainer.train_dataset) == 0:
         raise UserError(f"no training chat fits max_length {training_args.max_length}; raise --max_length")
-    save_run_config(out, data_args, model_args, run_args, training_args, recipe="sft", chat=True)  # what it makes
+    save_run_config(run.out, data_args, model_args, run_args, training_args, recipe="sft", chat=True)  # what it makes
 
     # --- train and evaluate
-    train_result = trainer.train(resume_from_checkpoint=resume)
+    train_result = trainer.train(resume_from_checkpoint=run.resume)
     mixture = mixture_results(raw)  # rows per source of a dataset_mixture (a stream's: before anything reads it again)
     length = attention_length(trainer.train_dataset, training_args.max_length)  # T of 6N + 12LHQT
     flops_per_token = model_flops_per_token(trainer.model, length)
@@ -126,7 +115,7 @@ def main(argv=None):
 
     # --- save: the full model, the LoRA adapter alone, or (merge_adapter) both; QLoRA merges into an unquantized copy
     model = trainer.model
-    with staged_save(out) as staging:  # a crash mid-save never leaves a half-written model in place
+    with staged_save(run.out) as staging:  # a crash mid-save never leaves a half-written model in place
         if model_args.merge_adapter:
             trainer.save_model(str(staging / "adapter"))
             if trainer.is_world_process_zero():
@@ -138,40 +127,31 @@ def main(argv=None):
     trainer.save_state()
 
     # --- record
-    runtime = train_result.metrics["train_runtime"]
     tokens = trainer._total_train_tokens  # TRL's count of the non-padding tokens trained on (logged as num_tokens)
     results = {
         **metrics,
         "perplexity": perplexity(metrics.get("eval_loss")),
         "eval_loss_before": before.get("eval_loss"),
         "perplexity_before": perplexity(before.get("eval_loss")),
-        "train_loss": train_result.metrics.get("train_loss"),
-        "train_runtime": runtime,
-        "train_steps": trainer.state.global_step,
-        "train_tokens": tokens,
-        **throughput_metrics(flops_per_token, tokens, runtime, training_args, trainer.model),
+        **training_results(trainer, train_result, tokens, flops_per_token),
+        "num_parameters": total,  # counted before a merge_adapter took the LoRA weights out of trainer.model
         "quantization": quantization_name(model_args),
-        "num_parameters": total,
         "trainable_parameters": trainable,
         "trainable_share": trainable / total,
-        "world_size": training_args.world_size,
         "sample_prompt": question,
         "sample": sample,
         **mixture,
     }
-    write_results(out, results)
-    if trainer.is_world_process_zero():  # one writer and one push, whatever the number of processes
-        write_model_card(
-            out,
-            pipeline_tag="text-generation",
-            metrics=["eval_loss", "perplexity", "eval_loss_before"],
-            base_model=model_args.model_name_or_path,
-            tags=["trl", "sft", *(["lora"] if model_args.use_peft else [])],
-            repo_id=hub and hub.repo_id,
-        )
-        print(f"Saved to {out}: eval_loss {before.get('eval_loss')} -> {metrics.get('eval_loss')}; see results.json")
-        if hub:
-            print(f"Pushed to {push_folder(out, hub.repo_id, hub.private)}")
+    finish(
+        run,
+        results,
+        f"Saved to {run.out}: eval_loss {before.get('eval_loss')} -> {metrics.get('eval_loss')}; see results.json",
+        main_process=trainer.is_world_process_zero(),
+        pipeline_tag="text-generation",
+        metrics=["eval_loss", "perplexity", "eval_loss_before"],
+        base_model=model_args.model_name_or_path,
+        tags=["trl", "sft", *(["lora"] if model_args.use_peft else [])],
+    )
 
 
 if __name__ == "__main__":

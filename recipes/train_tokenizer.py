@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hfrecipes.cards import write_model_card
 from hfrecipes.config import cli_main, parse_config
 from hfrecipes.data import DataArguments, iter_text_batches, load_text_datasets
-from hfrecipes.hub import HubArguments, hub_target, push_folder
-from hfrecipes.runs import claim_output_dir, is_main_process, save_run_config, staged_save, write_results
+from hfrecipes.hub import HubArguments, hub_target
+from hfrecipes.recipe import Run, finish
+from hfrecipes.runs import claim_output_dir, is_main_process, save_run_config, staged_save
 from hfrecipes.tokenization import min_vocab_size
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "train_tokenizer" / "default.yaml"
@@ -75,11 +75,8 @@ def main(argv=None):
         "validation_bytes": sum(len(t.encode("utf-8")) for t in val_texts),
         "special_tokens": tokenizer.all_special_tokens,
     }
-    write_results(out, results)
-    write_model_card(out, repo_id=hub and hub.repo_id)
-    print(f"Tokenizer saved to {out} ({len(tokenizer)} tokens, {results['bytes_per_token'] or 0:.2f} bytes/token)")
-    if hub:
-        print(f"Pushed to {push_folder(out, hub.repo_id, hub.private)}")
+    summary = f"Tokenizer saved to {out} ({len(tokenizer)} tokens, {results['bytes_per_token'] or 0:.2f} bytes/token)"
+    finish(Run(out, hub=hub), results, summary)  # results.json, the card, the push
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def test_glue_tsv_shapes(task, rows, columns, labels, shared_data):
 
 
 def test_unknown_glue_task_names_the_valid_ones():
-    from hfrecipes.config import UserError
+    from hfrecipes.errors import UserError
     from hfrecipes.glue import get_task
 
     assert get_task("STS-B").name == "stsb" and get_task("CoLA").name == "cola"

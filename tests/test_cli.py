@@ -5,8 +5,8 @@ import sys
 import pytest
 from conftest import ROOT, load_recipe
 
-from hfrecipes import cli
-from hfrecipes.config import UserError
+from hfrecipes import cli, paths
+from hfrecipes.errors import UserError
 
 
 def hfrecipes(*args):
@@ -117,7 +117,7 @@ def test_a_copy_of_sft_still_records_that_it_makes_a_chat_model(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     cli.main(["new", "my_chat", "--from", "sft"])
     text = (tmp_path / "recipes" / "my_chat.py").read_text()
-    call = next(line for line in text.splitlines() if "save_run_config(out" in line)
+    call = next(line for line in text.splitlines() if "save_run_config(" in line)
     assert 'recipe="my_chat"' in call and "chat=True" in call
     save_run_config(tmp_path / "run", recipe="my_chat", chat=True)
     assert json.loads((tmp_path / "run" / "run_info.json").read_text())["chat"] is True
@@ -130,11 +130,11 @@ def test_new_from_an_installed_package_never_writes_into_it(tmp_path, monkeypatc
     site.mkdir(parents=True)
     (tmp_path / "venv" / "lib" / "python3.11" / "recipes").mkdir()
     (tmp_path / "venv" / "lib" / "python3.11" / "recipes" / "classify.py").write_text("# not ours\n")
-    monkeypatch.setattr(cli, "PACKAGE_DIR", site)
+    monkeypatch.setattr(paths, "PACKAGE_DIR", site)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    assert cli.package_checkout() is None and cli.recipes_dir() is None
+    assert paths.package_checkout() is None and paths.recipes_dir() is None
     line = one_line_error(capsys, "new", "my_task", "--from", "classify")
     assert "the recipes ship with the hfrecipes repository, not the installed package" in line
     assert "ship with the hfrecipes repository" in one_line_error(capsys, "list")

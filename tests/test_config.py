@@ -8,7 +8,8 @@ import yaml
 from conftest import ROOT, load_recipe
 
 from hfrecipes import validation
-from hfrecipes.config import UserError, _Parser, check_config_file, config_to_dict, parse_config
+from hfrecipes.config import _Parser, check_config_file, config_to_dict, parse_config
+from hfrecipes.errors import UserError
 
 
 @dataclass

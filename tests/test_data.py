@@ -4,9 +4,10 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from hfrecipes.config import UserError, parse_config
+from hfrecipes.config import parse_config
 from hfrecipes.corpus import build_records, load_python_docs
 from hfrecipes.data import DataArguments, iter_text_batches, load_text_datasets, pack_dataset
+from hfrecipes.errors import UserError
 
 
 def data_args(*argv):

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from hfrecipes import datafiles
-from hfrecipes.config import UserError
 from hfrecipes.datafiles import diagnose, precheck, reader_error_message
+from hfrecipes.errors import UserError
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 ROWS = "".join(json.dumps({"text": f"doc {i}"}) + "\n" for i in range(3))
@@ -112,7 +112,7 @@ def test_precheck_is_cheap_and_spares_one_row_per_file(tmp_path):
 
 
 def test_check_data_files_names_a_folder_and_suggests_a_glob(tmp_path):
-    from hfrecipes.data import check_data_files
+    from hfrecipes.sources import check_data_files
 
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("one\n")
@@ -121,7 +121,7 @@ def test_check_data_files_names_a_folder_and_suggests_a_glob(tmp_path):
 
 
 def test_load_data_files_turns_reader_errors_into_one_line(tmp_path):
-    from hfrecipes.data import load_data_files
+    from hfrecipes.sources import load_data_files
 
     (tmp_path / "d.jsonl").write_text(ROWS + '{"text": broken\n')
     with pytest.raises(UserError, match=r"d\.jsonl line 4: not valid JSON \(Expecting value at column 10\)") as err:
@@ -134,7 +134,7 @@ def test_an_error_the_files_do_not_explain_is_raised_unchanged(tmp_path, monkeyp
     import datasets
     import pyarrow as pa
 
-    from hfrecipes.data import load_data_files
+    from hfrecipes.sources import load_data_files
 
     (tmp_path / "ok.jsonl").write_text(ROWS)
     for boom in (RuntimeError("a bug somewhere"), pa.ArrowInvalid("a reader error the file does not show")):

@@ -115,7 +115,7 @@ def test_builtin_task_scores_a_trained_model_above_chance_and_a_random_one_at_it
 STANDIN_RUNS = """
 import sys
 from conftest import load_recipe
-from hfrecipes.config import UserError
+from hfrecipes.errors import UserError
 main = load_recipe("eval").main
 model = ["--model_name_or_path", "openai-community/gpt2"]
 try:

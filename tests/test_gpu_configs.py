@@ -91,7 +91,7 @@ def test_accelerate_configs_leave_precision_to_the_recipe():
 
 @pytest.mark.parametrize("recipe", ["pretrain", "sft", "classify"])
 def test_launcher_precision_other_than_the_recipes_stops_before_loading(recipe, monkeypatch, tmp_path):
-    from hfrecipes.config import UserError
+    from hfrecipes.errors import UserError
 
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")  # what `accelerate launch` exports from its config
     model = [] if recipe == "pretrain" else ["--model_name_or_path", "openai-community/gpt2"]
@@ -116,7 +116,7 @@ def test_accelerate_config_asking_for_bf16_is_one_line(tmp_path):
 def test_bf16_without_hardware_support_is_one_line(tmp_path):
     import torch
 
-    from hfrecipes.config import UserError
+    from hfrecipes.errors import UserError
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")

@@ -294,7 +294,7 @@ def test_connection_cut_mid_upload(hub, run_copy, home):
 def test_hub_target_reads_flags_and_refuses_token_flags(tmp_path):
     from transformers import TrainingArguments
 
-    from hfrecipes.config import UserError
+    from hfrecipes.errors import UserError
     from hfrecipes.hub import HubArguments, hub_target
 
     assert hub_target(HubArguments(), tmp_path) is None

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 
 from hfrecipes import launch
-from hfrecipes.config import UserError
+from hfrecipes.errors import UserError
 
 CONFIGS = ROOT / "accelerate_configs"
 LAUNCHER_NOISE = ("Traceback", "ChildFailedError", "CalledProcessError", "FAILED", "exitcode", "closing signal")

@@ -8,8 +8,9 @@ import pytest
 import yaml
 from conftest import load_recipe
 
-from hfrecipes.config import UserError, parse_config
+from hfrecipes.config import parse_config
 from hfrecipes.data import DataArguments, load_datasets, load_text_datasets, mixture_results
+from hfrecipes.errors import UserError
 
 N_ROWS = 400
 

@@ -136,3 +136,22 @@ def test_muon_with_rest_is_an_optimizer_for_lr_schedulers():
     scheduler = torch.optim.lr_scheduler.LambdaLR(both, lambda step: 0.5)
     assert scheduler.get_last_lr() == [0.05, 0.05]
     assert muon.param_groups[0]["lr"] == rest.param_groups[0]["lr"] == 0.05
+
+
+@pytest.mark.parametrize(
+    "scaling, batch, accumulation, expected",
+    [("sqrt", 64, 1, 2e-3 * 2), ("sqrt", 16, 1, 2e-3), ("linear", 8, 4, 2e-3 * 2), ("sqrt", 4, 1, 2e-3 / 2)],
+)
+def test_learning_rate_scales_from_the_reference_batch(scaling, batch, accumulation, expected, tmp_path):
+    from hfrecipes.optim import OptimizerArguments, prepare_optimizer
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path), learning_rate=2e-3, per_device_train_batch_size=batch,
+        gradient_accumulation_steps=accumulation, report_to=[],
+    )  # fmt: skip
+    opt = OptimizerArguments(lr_reference_batch_size=16, lr_batch_scaling=scaling, muon_learning_rate=0.02,
+                             matrix_optimizer="muon")  # fmt: skip
+    kwargs = prepare_optimizer(opt, args)
+    assert args.learning_rate == pytest.approx(expected)
+    assert kwargs["optimizer_cls_and_kwargs"][1]["lr"] == pytest.approx(0.02 * expected / 2e-3)
+    assert opt.lr_reference_batch_size == batch * accumulation  # saved so, the run config reads back to this run

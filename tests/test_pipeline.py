@@ -12,7 +12,7 @@ from conftest import ROOT
 from hub_server import HubServer
 from test_hub import USERS, hub_env
 
-from hfrecipes.config import UserError
+from hfrecipes.errors import UserError
 from hfrecipes.pipeline import last_error_line, load_pipeline_config
 
 TINY = {

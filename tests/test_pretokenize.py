@@ -6,7 +6,7 @@ import pytest
 from conftest import load_recipe
 from transformers import AutoTokenizer
 
-from hfrecipes.config import UserError
+from hfrecipes.errors import UserError
 
 BLOCK = 32
 

@@ -59,7 +59,10 @@ def test_pretrain_writes_a_complete_output_folder(pretrained):
         assert results[key] is not None, key
     assert results["train_steps"] == 30 and results["train_tokens"] == 30 * 8 * 32
     assert results["perplexity"] == pytest.approx(math.exp(results["eval_loss"]), rel=1e-3)
-    assert 0.5 < results["eval_bits_per_byte"] < 4 and results["train_tokens_per_second"] > 100
+    assert 0.5 < results["eval_bits_per_byte"] < 4  # a byte costs 8 bits at uniform odds
+    # tokens/s is the run's own count over its own runtime (no floor: a busy machine is slower, not wrong)
+    speed = results["train_tokens"] / results["train_runtime"]
+    assert results["train_tokens_per_second"] == pytest.approx(speed, rel=0.05)
     assert isinstance(results["sample"], str) and len(results["sample"]) > len(results["sample_prompt"])
 
 

@@ -11,7 +11,8 @@ import pytest
 from conftest import load_recipe
 from standins import GPT2, LLAMA32
 
-from hfrecipes.config import UserError, parse_config
+from hfrecipes.config import parse_config
+from hfrecipes.errors import UserError
 
 
 def tiny_qlora(model, out, *extra):

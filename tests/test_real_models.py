@@ -340,7 +340,7 @@ def test_stream_packing_gives_the_same_blocks_on_every_pass(tiny_tokenizer):
 
 
 def test_stray_arguments_are_errors_and_generate_takes_the_folder(tiny_lm, capsys):
-    from hfrecipes.config import UserError
+    from hfrecipes.errors import UserError
 
     with pytest.raises(UserError, match="unexpected argument 'extra'"):
         load_recipe("pretrain").main(["--max_steps", "1", "extra"])

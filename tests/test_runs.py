@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from hfrecipes.config import UserError
+from hfrecipes.errors import UserError
 from hfrecipes.runs import is_usable_checkpoint, prepare_output_dir
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import ROOT, load_recipe
 
-from hfrecipes.config import UserError
+from hfrecipes.errors import UserError
 from hfrecipes.runs import LOCK_FILE, STAGING_DIR, claim_output_dir, release_output_dirs, staged_save
 
 

@@ -10,7 +10,8 @@ import yaml
 from conftest import SHARED_DATA, launch, launch_killed, load_recipe, max_weight_diff
 
 from hfrecipes.chat import FORMATS, is_chat_model, python_docs_chat, to_messages
-from hfrecipes.config import UserError, parse_config
+from hfrecipes.config import parse_config
+from hfrecipes.errors import UserError
 
 CHATS = [
     [

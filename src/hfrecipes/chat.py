@@ -19,7 +19,7 @@ import logging
 import re
 from pathlib import Path
 
-from .config import UserError
+from .errors import UserError
 
 logger = logging.getLogger(__name__)
 

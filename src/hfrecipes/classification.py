@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import datafiles
-from .config import UserError
 from .corpus import BUILTIN_PYTHON_DOCS, hash_bucket, load_python_docs
-from .data import check_data_files, check_dataset_name, expand_files, load_data_files, load_hub_dataset
+from .errors import UserError
 from .glue import GLUE_HUB_ID, GlueTask, get_task, glue_files, load_glue, write_submission
+from .sources import check_data_files, check_dataset_name, expand_files, load_data_files, load_hub_dataset
 
 logger = logging.getLogger(__name__)
 

@@ -6,12 +6,13 @@ unknown option or a stray positional argument, a missing folder.
 
 from __future__ import annotations
 
-import argparse
 import runpy
 import sys
 from pathlib import Path
 
-from .config import UserError
+from .cliargs import command_parser, folder, folder_argument
+from .errors import UserError
+from .paths import RECIPES_SHIP_WITH_THE_REPO, checked_recipes_dir, recipes_dir
 
 USAGE = """usage: hfrecipes COMMAND [ARGS...]
 
@@ -35,89 +36,9 @@ commands:
 Options take --name value or --name=value.
 """
 COMMANDS = ("launch", "list", "pipeline", "report", "new", "env", "push")
-# Where this module lies: src/hfrecipes/ in a checkout (editable install, or PYTHONPATH=src), else site-packages.
-PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-def package_checkout() -> Path | None:
-    """The checkout this package runs from (an editable install), or ``None`` for an installed copy.
-
-    An installed package lies in ``site-packages/hfrecipes``, whose parents are the Python installation: a
-    ``recipes/`` folder there is not ours. A checkout has ``src/hfrecipes`` beside ``recipes/`` and ``pyproject.toml``.
-    """
-    root = PACKAGE_DIR.parents[1]
-    if PACKAGE_DIR.parent.name == "src" and (root / "recipes").is_dir() and (root / "pyproject.toml").is_file():
-        return root
-    return None
-
-
 # recipes/eval.py is `hfrecipes evaluate` too: a script named evaluate.py would shadow the `evaluate` package for
 # every recipe run as `python recipes/X.py` (its folder comes first on sys.path).
 ALIASES = {"evaluate": "eval"}
-
-
-def recipes_dir() -> Path | None:
-    """The ``recipes/`` folder: of the checkout this package runs from, else of the current folder, else ``None``.
-
-    The recipes ship with the repository, not with the installed package: a ``pip install hfrecipes`` outside a
-    checkout has none (``hfrecipes list``, ``new`` and recipe names then say so in one line).
-    """
-    root = package_checkout()
-    if root is not None:
-        return root / "recipes"
-    here = Path.cwd() / "recipes"
-    return here if here.is_dir() else None
-
-
-RECIPES_SHIP_WITH_THE_REPO = (
-    "the recipes ship with the hfrecipes repository, not the installed package; run hfrecipes from a checkout "
-    "(git clone the repository, then pip install -e .)"
-)
-NO_RECIPES = f"no recipes/ folder found: {RECIPES_SHIP_WITH_THE_REPO}"
-
-
-def _checked_recipes_dir() -> Path:
-    folder = recipes_dir()
-    if folder is None:
-        raise UserError(NO_RECIPES)
-    return folder
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, its errors as one line (``UserError``), no abbreviations (``--conf`` is not ``--config``)."""
-
-    def __init__(self, command: str, **kwargs):
-        super().__init__(prog=f"hfrecipes {command}", allow_abbrev=False, **kwargs)
-
-    def error(self, message: str):
-        if message.startswith("unrecognized arguments: "):
-            first = message.split(": ", 1)[1].split()[0]
-            kind = "option" if first.startswith("-") else "argument"
-            raise UserError(f"unexpected {kind} '{first}'; see {self.prog} --help")
-        raise UserError(f"{message}; see {self.prog} --help")
-
-
-def command_parser(command: str, **kwargs) -> argparse.ArgumentParser:
-    """The parser the subcommands share: one-line errors, exit status 2, ``--name value`` and ``--name=value``."""
-    return _Parser(command, **kwargs)
-
-
-def folder_argument(parser: argparse.ArgumentParser, help: str, flags: tuple[str, ...] = ("--output_dir",)) -> None:
-    """A folder given positionally or as a flag (``report DIR`` = ``report --output_dir DIR``); see :func:`folder`."""
-    parser.add_argument("folder", nargs="?", default=None, metavar=flags[0].lstrip("-").upper(), help=help)
-    names = [*flags, *(f.replace("_", "-") for f in flags if "_" in f)]
-    parser.add_argument(*names, dest="folder_flag", default=None, metavar="DIR", help="The same, as a flag.")
-
-
-def folder(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
-    """The folder of :func:`folder_argument`: given exactly once, positionally or as the flag."""
-    flag = next(a.option_strings[0] for a in parser._actions if a.dest == "folder_flag")
-    if args.folder is not None and args.folder_flag is not None and args.folder != args.folder_flag:
-        raise UserError(f"two folders given ({args.folder} and {flag} {args.folder_flag}); give one")
-    value = args.folder if args.folder is not None else args.folder_flag
-    if value is None:
-        raise UserError(f"give the folder: {parser.prog} DIR (or {flag} DIR); see {parser.prog} --help")
-    return value
 
 
 def _no_arguments(command: str, argv: list[str]) -> None:
@@ -127,7 +48,7 @@ def _no_arguments(command: str, argv: list[str]) -> None:
 
 def _list(argv: list[str]) -> None:
     _no_arguments("list", argv)
-    folder = _checked_recipes_dir()
+    folder = checked_recipes_dir()
     for script in sorted(folder.glob("*.py")):
         configs = sorted((folder / "configs" / script.stem).glob("*.yaml"))
         print(f"{script.stem:16s} {', '.join(c.relative_to(folder.parent).as_posix() for c in configs)}")

@@ -21,18 +21,9 @@ from typing import Any
 
 import yaml
 
+from .errors import UserError  # the recipes import it from here
+
 logger = logging.getLogger(__name__)
-
-
-class UserError(Exception):
-    """A mistake in the user's input: reported as one line, no traceback, exit status 2.
-
-    ``same_on_every_rank``: every process of a distributed launch meets it identically (a config error), so only
-    rank 0 prints it; the others exit 2 quietly.
-    """
-
-    same_on_every_rank = False
-
 
 _KINDS = {"int": "an integer", "float": "a number", "string_to_bool": "true or false"}
 

@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .config import UserError
+from .errors import UserError, exception_chain
 
 TEXT_SUFFIXES = (".txt", ".json", ".jsonl", ".csv", ".tsv")
 DATA_SUFFIXES = (*TEXT_SUFFIXES, ".parquet")
@@ -528,14 +528,6 @@ def forget() -> None:
     _registered.clear()
 
 
-def _chain(err: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        yield err
-        err = err.__cause__ or err.__context__
-
-
 def _reader_error_types() -> tuple[type[BaseException], ...]:
     """The exceptions file readers raise for malformed data; modules not imported cannot have raised theirs."""
     types: list[type[BaseException]] = [json.JSONDecodeError, UnicodeDecodeError, csv.Error]
@@ -551,7 +543,7 @@ def _reader_error_types() -> tuple[type[BaseException], ...]:
 def is_reader_error(err: BaseException) -> bool:
     """Whether the exception chain (``__cause__``/``__context__``) holds an exception of a file reader's type."""
     types = _reader_error_types()
-    return any(isinstance(e, types) for e in _chain(err))
+    return any(isinstance(e, types) for e in exception_chain(err))
 
 
 _QUOTED = re.compile(r"'([^']+)'")
@@ -564,7 +556,7 @@ def first_problem(
     name are looked at first (datasets logs "Failed to read file 'X'")."""
     paths = [str(p) for p in paths]
     given = {os.path.realpath(p): p for p in paths}  # a file the error names, as the user named it
-    texts = [*(str(e) for e in _chain(err)), *notes] if err is not None else list(notes)
+    texts = [*(str(e) for e in exception_chain(err)), *notes] if err is not None else list(notes)
     named = [
         given.get(os.path.realpath(m), m)
         for text in texts

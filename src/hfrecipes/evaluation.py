@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import UserError
+from .errors import UserError, load_error
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +97,6 @@ def resolve_tasks(tasks: list[str], include_paths: list[str] | None = None, meta
 def dataset_error(err: BaseException) -> str | None:
     """One line for a task dataset that cannot be loaded (missing, gated, a loading script, no connection), or None."""
     import re
-
-    from .hub import load_error
 
     # datasets names the dataset in its messages: "Dataset 'x/y' doesn't exist ...", "... but found x.py"
     quoted = re.search(r"'([^'\s]+)'|found (\S+\.py)", str(err))

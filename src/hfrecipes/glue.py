@@ -13,7 +13,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import UserError
+from . import datafiles
+from .errors import UserError
+from .sources import load_hub_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +134,6 @@ def read_glue_tsv(path: str | Path, task: GlueTask):
     """
     from datasets import Dataset
 
-    from . import datafiles
-
     csv.field_size_limit(sys.maxsize)  # a few MNLI/QNLI rows exceed the default 128 KiB field limit
     path = Path(path)
     if not path.is_file():
@@ -220,8 +220,6 @@ def load_glue(
 ):
     """The task as a ``DatasetDict``: from TSV ``files`` (split -> paths, concatenated) or from the Hub."""
     from datasets import DatasetDict, concatenate_datasets
-
-    from .data import load_hub_dataset
 
     if files:
         return DatasetDict(

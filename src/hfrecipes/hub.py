@@ -24,7 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from .config import UserError
+from .cliargs import command_parser, folder, folder_argument
+from .errors import UserError, class_names, exception_chain
 from .runs import CONFIG_FILE, INFO_FILE, RESULTS_FILE, is_main_process
 
 logger = logging.getLogger(__name__)
@@ -180,24 +181,10 @@ def _explained(endpoint: str, repo_id: str, retry: str):
         raise UserError(f"push to {repo_id} failed: {cause}; {retry}") from None
 
 
-def _chain(err: BaseException):
-    seen = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        yield err
-        err = err.__cause__ or err.__context__
-
-
-def _names(err: BaseException) -> set[str]:
-    # The HTTP client's errors by class name: huggingface_hub 1.x raises httpx errors, 2.x httpx2 errors, with the same
-    # class names. huggingface_hub's own errors are matched with isinstance (huggingface_hub.errors).
-    return {cls.__name__ for cls in type(err).__mro__}
-
-
 def _status(err: BaseException) -> int | None:
     from huggingface_hub import errors
 
-    for e in _chain(err):
+    for e in exception_chain(err):
         response = getattr(e, "response", None)
         if response is not None and isinstance(e, errors.HfHubHTTPError):
             return response.status_code
@@ -208,8 +195,8 @@ def _cause(err: BaseException, endpoint: str, repo_id: str) -> str | None:
     """A short human cause for a push failure, or ``None`` when it is not a Hub/network failure (a bug)."""
     from huggingface_hub import errors
 
-    for e in _chain(err):
-        names = _names(e)
+    for e in exception_chain(err):
+        names = class_names(e)
         if isinstance(e, errors.LocalTokenNotFoundError):
             return NO_TOKEN
         if isinstance(e, errors.OfflineModeIsEnabled):
@@ -242,8 +229,6 @@ def push_command(argv: list[str]) -> None:
     The folder is positional or ``--output_dir``; every option also takes its ``_`` spelling (``--repo_id``), as the
     recipes and ``accelerate launch`` do, and ``--name=value``.
     """
-    from .cli import command_parser, folder, folder_argument
-
     parser = command_parser("push", description="Upload a finished run's output folder to the Hugging Face Hub.")
     folder_argument(parser, "A recipe's output folder (holds results.json).")
     parser.add_argument(
@@ -263,55 +248,3 @@ def push_command(argv: list[str]) -> None:
     private = args.private if args.private is not None else saved.get("hub_private_repo")
     url = push_folder(out, repo_id, private, args.commit_message)
     print(f"Pushed {out} to {url}")
-
-
-def load_error(err: BaseException, what: str, name: str, revision: str | None = None) -> str | None:
-    """One line for a failure to load ``name`` (a model, tokenizer or dataset) from the Hub, or ``None`` (a bug).
-
-    Walks the exception chain (transformers and datasets wrap huggingface_hub's errors in OSError, ValueError or
-    their own classes) and names the id and the fix for: a missing or private repo, a gated repo, a missing revision,
-    a missing config or split, a script dataset, and no connection (offline, or not in the cache).
-    """
-    from datasets.exceptions import DatasetNotFoundError
-    from huggingface_hub import constants, errors
-
-    offline = constants.HF_HUB_OFFLINE
-    at = f" at revision '{revision}'" if revision else ""
-    for e in _chain(err):
-        text = str(e)
-        first = text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
-        if isinstance(e, errors.GatedRepoError):  # a RepositoryNotFoundError: test it first
-            return (
-                f"{what} '{name}' is gated: accept its conditions on its Hub page, then log in with a token that "
-                "may read it (HF_TOKEN or `hf auth login`)"
-            )
-        if isinstance(e, errors.RevisionNotFoundError | errors.RevisionResolutionError):
-            return f"{what} '{name}' has no revision '{revision}'; give an existing branch, tag or commit"
-        if isinstance(e, errors.RepositoryNotFoundError | DatasetNotFoundError):
-            if offline and isinstance(e, DatasetNotFoundError):  # datasets' word for "not in the cache" offline
-                break
-            return (
-                f"no {what} '{name}'{at} on the Hub, or it is private; check the id (owner/name), or log in "
-                "(HF_TOKEN or `hf auth login`) if it is yours"
-            )
-        # datasets raises these as RuntimeError / ValueError: only the message tells them apart
-        if "Dataset scripts are no longer supported" in text:
-            return (
-                f"dataset '{name}' is a loading script, which datasets >= 4 does not run; pick a version of it stored "
-                "as parquet/json files on the Hub, or download the data and pass --train_file"
-            )
-        if "BuilderConfig" in text and "not found" in text:
-            available = text.split("Available:", 1)[-1].strip() if "Available:" in text else ""
-            return f"dataset '{name}' has no config {first.split()[1]}; set --dataset_config to one of {available}"
-        if text.startswith(("Unknown split", "Bad split")):
-            return f"dataset '{name}': {first}; name the split with --dataset_train_split / --dataset_eval_split"
-        if isinstance(e, errors.OfflineModeIsEnabled | errors.LocalEntryNotFoundError | ConnectionError):
-            break
-        if _names(e) & {"ConnectError", "TimeoutException"}:  # httpx's or httpx2's, whichever huggingface_hub uses
-            break
-    else:
-        return None
-    return (
-        f"cannot reach the Hub for {what} '{name}'{' (HF_HUB_OFFLINE=1 is set)' if offline else ''} and it is not in "
-        "the local cache; connect (unset HF_HUB_OFFLINE), or give a local folder or file instead"
-    )

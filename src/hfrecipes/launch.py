@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import UserError
+from .errors import UserError
 
 PROG = "hfrecipes launch"
 USAGE = f"{PROG} [accelerate launch options] recipes/RECIPE.py [recipe options]"

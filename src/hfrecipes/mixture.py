@@ -1,7 +1,7 @@
 """Weighted dataset mixtures (``dataset_mixture``): several sources interleaved by ``datasets.interleave_datasets``.
 
 A source is what ``--dataset_name``/``--train_file`` name alone: the builtin corpus, local files, a save_to_disk folder
-or a Hub dataset; each is loaded by the loaders of :mod:`hfrecipes.data` (so its errors stay one line), its columns
+or a Hub dataset; each is loaded by the loaders of :mod:`hfrecipes.sources` (so its errors stay one line), its columns
 are picked or renamed (``columns``), and the recipe's ``prepare`` runs on it, so sources of other column names or chat
 formats mix. Keys follow TRL's ``DatasetConfig`` where they fit:
 
@@ -38,8 +38,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .config import UserError
 from .corpus import BUILTIN_PYTHON_DOCS
+from .errors import UserError
+from .sources import check_data_files, check_dataset_name, hold_out, is_saved_dataset, load_source, truncate
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +122,6 @@ def check_mixture(args) -> list[MixtureSource]:
 
 
 def _checked_source(source: dict | MixtureSource, n: int) -> MixtureSource:
-    from .data import check_data_files, check_dataset_name, is_saved_dataset
-
     where = f"dataset_mixture source {n}"
     values = dataclasses.asdict(source) if isinstance(source, MixtureSource) else dict(source)
     for key in values:
@@ -244,8 +243,6 @@ def load_mixture(args, seed: int, prepare, builtin, columns: list[str] | None):
     :class:`MixtureCounts`. Interleaved with ``seed``: the same seed gives the same order."""
     from datasets import DatasetDict, IterableDatasetDict
 
-    from .data import _truncate
-
     sources: list[MixtureSource] = args.dataset_mixture
     labels = _labels(sources)
     total = sum(s.weight for s in sources)
@@ -275,9 +272,9 @@ def load_mixture(args, seed: int, prepare, builtin, columns: list[str] | None):
         parts, shares = [v for _, v in validations], [w / sum(shares) for w in shares]
         splits["validation"] = _interleave(parts, shares, seed, "all_exhausted_without_replacement")
     if args.max_train_samples is not None:
-        splits["train"] = _truncate(splits["train"], args.max_train_samples)
+        splits["train"] = truncate(splits["train"], args.max_train_samples)
     if args.max_eval_samples is not None and "validation" in splits:
-        splits["validation"] = _truncate(splits["validation"], args.max_eval_samples)
+        splits["validation"] = truncate(splits["validation"], args.max_eval_samples)
     counts = MixtureCounts(labels, weights, [0] * len(sources), args.streaming)
     splits["train"] = _counted(splits["train"], counts)
     if not args.streaming:
@@ -304,8 +301,6 @@ def _labels(sources: list[MixtureSource]) -> list[str]:
 
 def _load_source(source: MixtureSource, index: int, args, seed: int, prepare, builtin):
     """(train, validation or None) of one source: columns picked, ``prepare`` run, rows tagged with ``index``."""
-    from .data import hold_out, load_source
-
     raw = load_source(source.path, source.split_files(), args.streaming, builtin, source.name, source.revision)
     eval_split = source.eval_split
     if eval_split is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from trl import ModelConfig
 
-from .hub import load_error
+from .errors import UserError, load_error
 
 logger = logging.getLogger(__name__)
 
@@ -219,8 +219,6 @@ def pretraining_model(args: ModelArguments, tokenizer):
     Continued pretraining also settles ``args.block_size``: the model's context, at most 1024, unless given (and
     never past the context).
     """
-    from .config import UserError
-
     if args.model_name_or_path is None:
         return build_llama(args, tokenizer) if args.model_type == "llama" else build_gpt2(args, tokenizer)
     check_vocab(args.model_name_or_path, tokenizer, args.trust_remote_code)
@@ -256,8 +254,6 @@ def load_tokenizer(name: str, trust_remote_code: bool = False, revision: str | N
     ``add_pad=False``: TRL pads with EOS there, and its collator masks labels by length, not by pad id.
     """
     from transformers import AutoTokenizer
-
-    from .config import UserError
 
     if missing_local_folder(name):
         raise UserError(
@@ -355,8 +351,6 @@ def load_causal_lm(args: PretrainedModelArguments, trust_remote_code: bool = Fal
     from accelerate import PartialState
     from transformers import AutoModelForCausalLM
     from trl import get_quantization_config
-
-    from .config import UserError
 
     name = args.model_name_or_path
     # An absolute path goes into adapter_config.json, so a saved LoRA adapter finds its base from any folder.
@@ -570,8 +564,6 @@ def check_vocab(name: str, tokenizer, trust_remote_code: bool = False) -> None:
     """
     from transformers import AutoConfig
 
-    from .config import UserError
-
     try:
         config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code).get_text_config()
     except (OSError, ValueError):
@@ -602,8 +594,6 @@ def load_sequence_classifier(
     ``model_max_length`` is lowered to the model's context where it is longer.
     """
     from transformers import AutoModelForSequenceClassification
-
-    from .config import UserError
 
     check_vocab(name, tokenizer, trust_remote_code)
     kwargs = {"num_labels": 1, "problem_type": "regression"}

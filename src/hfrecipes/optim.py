@@ -9,10 +9,15 @@
   steps (the Trainer's WSD takes an absolute ``num_decay_steps``), resolved when training starts and again whenever
   ``--max_train_minutes`` re-targets the number of steps: the decay always ends with the budget. ``lr_decay_ratio:
   1`` with ``decay_type: linear`` is linear decay to zero after the warm-up.
+- ``lr_reference_batch_size``: ``learning_rate`` (and ``muon_learning_rate``) are the rates tuned at this global batch
+  (sequences per optimizer step); the run scales them to its own global batch (per-device batch x accumulation x
+  processes) by ``lr_batch_scaling``: ``sqrt`` (Adam-type optimizers) or ``linear`` (SGD). A config tuned on one
+  machine then keeps its rate when ``--per_device_train_batch_size`` or the process count changes.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +25,10 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-WSD = "warmup_stable_decay"
+from .errors import UserError
+from .lr_schedule import WSD, schedule_kwargs
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,6 +53,18 @@ class OptimizerArguments:
         },
     )
 
+    lr_reference_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "The global batch (sequences per step) learning_rate was tuned at: the rate is scaled to the "
+            "run's own global batch by lr_batch_scaling (default: no scaling)."
+        },
+    )
+    lr_batch_scaling: str = field(
+        default="sqrt",
+        metadata={"choices": ["sqrt", "linear"], "help": "With lr_reference_batch_size: sqrt (Adam) or linear (SGD)."},
+    )
+
     def __post_init__(self):
         if self.matrix_optimizer == "muon" and not hasattr(torch.optim, "Muon"):
             raise ValueError(f"matrix_optimizer muon needs torch >= 2.9 (this is {torch.__version__}); use adamw")
@@ -57,8 +77,6 @@ def prepare_optimizer(opt_args: OptimizerArguments, training_args: Any) -> dict[
     ``Trainer(...)``: nothing for the Trainer's own optimizer, the Muon factory otherwise. With ``lr_decay_ratio``,
     ``training_args.lr_scheduler_kwargs`` gets a provisional ``num_decay_steps`` (the Trainer's WSD needs one to
     build); :class:`DecayRatio` or the time budget sets the real one when the steps are known."""
-    from .config import UserError
-
     if opt_args.lr_decay_ratio is not None and training_args.lr_scheduler_type != WSD:
         raise UserError(
             f"lr_decay_ratio is for lr_scheduler_type warmup_stable_decay, not {training_args.lr_scheduler_type}; "
@@ -66,6 +84,14 @@ def prepare_optimizer(opt_args: OptimizerArguments, training_args: Any) -> dict[
         )
     if opt_args.matrix_optimizer == "muon" and (training_args.deepspeed or training_args.fsdp):
         raise UserError("matrix_optimizer muon runs on one process or DDP, not under FSDP or DeepSpeed; use adamw")
+    if opt_args.lr_reference_batch_size is not None:
+        factor = batch_lr_factor(opt_args, training_args)
+        training_args.learning_rate *= factor
+        if opt_args.muon_learning_rate is not None:
+            opt_args.muon_learning_rate *= factor
+        # run_config.yaml then holds the scaled rate at this run's batch: read back, it scales again from there
+        batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+        opt_args.lr_reference_batch_size = batch * training_args.world_size
     if opt_args.lr_decay_ratio is not None:
         total = training_args.max_steps if training_args.max_steps > 0 else 1
         training_args.lr_scheduler_kwargs = schedule_kwargs(training_args, total, opt_args.lr_decay_ratio)
@@ -74,6 +100,21 @@ def prepare_optimizer(opt_args: OptimizerArguments, training_args: Any) -> dict[
     lr = opt_args.muon_learning_rate or training_args.learning_rate
     kwargs = {"args": training_args, "lr": lr, "momentum": opt_args.muon_momentum}
     return {"optimizer_cls_and_kwargs": (MuonFactory, kwargs)}
+
+
+def batch_lr_factor(opt_args: OptimizerArguments, training_args: Any) -> float:
+    """The learning-rate factor from ``lr_reference_batch_size`` to this run's global batch."""
+    batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+    ratio = batch * training_args.world_size / opt_args.lr_reference_batch_size
+    factor = ratio if opt_args.lr_batch_scaling == "linear" else math.sqrt(ratio)
+    logger.info(
+        "learning rate x %.3g: global batch %d vs lr_reference_batch_size %d (%s scaling)",
+        factor,
+        round(ratio * opt_args.lr_reference_batch_size),
+        opt_args.lr_reference_batch_size,
+        opt_args.lr_batch_scaling,
+    )
+    return factor
 
 
 class MuonWithRest(torch.optim.Optimizer):
@@ -137,14 +178,6 @@ class MuonFactory:
         rest_cls, rest_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
         rest = rest_cls([g for g in groups if g["params"]], **rest_kwargs)
         return MuonWithRest(muon, rest)
-
-
-def schedule_kwargs(args: Any, total_steps: int, decay_ratio: float | None) -> dict[str, Any]:
-    """``args.lr_scheduler_kwargs`` with the WSD decay phase set to ``decay_ratio`` of ``total_steps``."""
-    kwargs = dict(args.lr_scheduler_kwargs or {})
-    if decay_ratio is not None and getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type) == WSD:
-        kwargs["num_decay_steps"] = max(1, math.ceil(decay_ratio * total_steps))
-    return kwargs
 
 
 def rebuild_schedule(args: Any, scheduler, total_steps: int, decay_ratio: float | None = None) -> None:

@@ -38,8 +38,10 @@ from typing import Any
 
 import yaml
 
-from .cli import command_parser, recipes_dir
-from .config import UserError, _read_yaml, check_config
+from .cliargs import command_parser
+from .config import _read_yaml, check_config
+from .errors import UserError
+from .paths import checked_recipes_dir, import_root
 from .runs import RESULTS_FILE
 from .stages import STAGES
 
@@ -62,11 +64,8 @@ class Stage:
 
 
 def repo_root() -> Path:
-    """The checkout holding ``recipes/`` (see :func:`hfrecipes.cli.recipes_dir`)."""
-    folder = recipes_dir()
-    if folder is None:
-        raise UserError("no recipes/ folder found; run hfrecipes from a checkout of the hfrecipes repository")
-    return folder.parent
+    """The checkout holding ``recipes/`` (see :func:`hfrecipes.paths.recipes_dir`)."""
+    return checked_recipes_dir().parent
 
 
 def _resolve(path: str | Path) -> Path:
@@ -233,7 +232,7 @@ def _run_stage(stage: Stage, config_file: Path, accelerate_config: Path, log: Pa
         *(["--overwrite"] if fresh else []),
     ]
     env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[1])  # the stages import the same hfrecipes as this process
+    src = str(import_root())  # the stages import the same hfrecipes as this process
     env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"=== Stage {stage.name}: recipes/{stage.recipe}.py (log: {log})", flush=True)

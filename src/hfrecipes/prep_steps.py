@@ -15,9 +15,10 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.formatters.base import BaseFormatter
 from datatrove.utils.word_tokenizers import WordTokenizer
 
-from .config import UserError
 from .corpus import BUILTIN_PYTHON_DOCS
-from .prep import PrepareDataArguments, finish
+from .errors import UserError
+from .prep_config import PrepareDataArguments
+from .prep_report import finish
 
 # datatrove pickles the steps into its worker processes: they hold plain values and import what they use.
 
@@ -41,7 +42,7 @@ _hide_user_error_tracebacks()
 class SourceReader(PipelineStep):
     """Reads the configured source as datatrove ``Document``s, task ``rank`` of ``world_size`` taking its share:
     every ``world_size``-th file, or a shard of a Hub stream or an in-memory dataset. Local files go through
-    :func:`hfrecipes.data.load_data_files` (datasets' readers behind the project's error boundary, so a broken line
+    :func:`hfrecipes.sources.load_data_files` (datasets' readers behind the project's error boundary, so a broken line
     is ``FILE line N: ...``); a missing text column is a one-line error naming the columns there are."""
 
     type = "📖 - READER"
@@ -56,7 +57,7 @@ class SourceReader(PipelineStep):
 
     def _datasets(self, rank: int, world_size: int):
         """(source name, dataset or stream) pairs this task reads."""
-        from .data import _load_saved, is_saved_dataset, load_data_files, load_hub_dataset
+        from .sources import is_saved_dataset, load_data_files, load_hub_dataset, load_saved
 
         if self.files:
             for path in self.files[rank::world_size]:
@@ -67,7 +68,7 @@ class SourceReader(PipelineStep):
 
             raw = load_python_docs()
         elif is_saved_dataset(self.dataset_name):
-            raw = _load_saved(self.dataset_name)
+            raw = load_saved(self.dataset_name)
         else:
             raw = load_hub_dataset(self.dataset_name, self.dataset_config, self.revision, streaming=True)
         if self.split not in raw:
@@ -112,7 +113,7 @@ class SourceReader(PipelineStep):
 
 
 def _input_files(args: PrepareDataArguments) -> list[str]:
-    from .data import expand_files
+    from .sources import expand_files
 
     return expand_files(args.train_file) if args.train_file else []
 
@@ -235,7 +236,7 @@ def _hash(text: str) -> int:
 
 def load_eval_texts(files: list[str], columns: list[str] | None) -> list[dict[str, Any]]:
     """Every text of the evaluation files: ``{"file", "row", "column", "text"}``; one-line errors for bad files."""
-    from .data import expand_files, load_data_files
+    from .sources import expand_files, load_data_files
 
     texts = []
     for pattern in files:

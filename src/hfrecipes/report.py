@@ -17,6 +17,7 @@ from typing import Any
 
 from .baselines import beside, describe
 from .cards import LOSS_CURVE_FILE, _duration, _format, draw_loss_curves, loss_history, plot_loss_curve, read_json
+from .errors import UserError
 from .runs import INFO_FILE, RESULTS_FILE
 from .stages import STAGE_NAMES
 
@@ -38,8 +39,6 @@ def write_report(output_dir: str | Path) -> Path:
     state = read_json(out / "pipeline.json")
     names = [n for n in STAGE_NAMES if (out / n).is_dir()]
     if not names:
-        from .config import UserError
-
         raise UserError(f"{out} holds no pipeline stage folder ({', '.join(STAGE_NAMES)}); run hfrecipes pipeline")
     results = {n: read_json(out / n / RESULTS_FILE) for n in names}
     intro = (

@@ -22,7 +22,9 @@ from typing import Any
 
 import yaml
 
-from .config import UserError, config_to_dict
+from .config import config_to_dict
+from .errors import UserError
+from .paths import package_checkout
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +54,10 @@ def is_main_process() -> bool:
 
 
 def git_commit() -> str | None:
+    root = package_checkout()
+    if root is None:  # an installed copy: no checkout, no commit
+        return None
     try:
-        root = Path(__file__).resolve().parents[2]
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if out.returncode != 0:
             return None

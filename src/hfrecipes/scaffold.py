@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .config import UserError
+from . import paths
+from .cliargs import command_parser
+from .errors import UserError
 
 # Names the console script already uses for its own commands.
 RESERVED = {"list", "env", "push", "pipeline", "report", "new", "help"}
@@ -86,8 +88,6 @@ def _shown(path: Path) -> str:
 
 def new_command(argv: list[str], source_dir: Path | None = None) -> None:
     """``hfrecipes new NAME --from RECIPE [--dest DIR]``; ``source_dir`` (default: the checkout's ``recipes/``)."""
-    from .cli import RECIPES_SHIP_WITH_THE_REPO, command_parser, package_checkout, recipes_dir
-
     parser = command_parser("new", description="Copy a recipe and its configs.")
     parser.add_argument("name", help="Name of the new recipe, e.g. my_task.")
     parser.add_argument("--from", dest="source", required=True, help="Recipe to copy, e.g. classify.")
@@ -99,11 +99,13 @@ def new_command(argv: list[str], source_dir: Path | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if source_dir is None:
-        source_dir = recipes_dir()
+        source_dir = paths.recipes_dir()
         if source_dir is None:
-            raise UserError(f"hfrecipes new copies a recipe's source, and none is here: {RECIPES_SHIP_WITH_THE_REPO}")
-        if package_checkout() is None and not (source_dir / f"{args.source}.py").is_file():
-            raise UserError(f"no recipe '{args.source}' in {source_dir}: {RECIPES_SHIP_WITH_THE_REPO}")
+            raise UserError(
+                f"hfrecipes new copies a recipe's source, and none is here: {paths.RECIPES_SHIP_WITH_THE_REPO}"
+            )
+        if paths.package_checkout() is None and not (source_dir / f"{args.source}.py").is_file():
+            raise UserError(f"no recipe '{args.source}' in {source_dir}: {paths.RECIPES_SHIP_WITH_THE_REPO}")
     dest = args.dest if args.dest is not None else default_dest(source_dir)
     written = copy_recipe(args.name, args.source, source_dir, dest)
     for path in written:

@@ -12,6 +12,8 @@ import time
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
+from .errors import UserError
+
 logger = logging.getLogger(__name__)
 
 UNBOUNDED_STEPS = 10**9  # placeholder max_steps until the budget fixes the real one
@@ -236,8 +238,6 @@ def check_precision(args) -> None:
     ``mixed_precision: "no"``; a config or ``--mixed_precision`` flag asking for another precision than the recipe's
     is a one-line error naming both, before anything loads.
     """
-    from .config import UserError
-
     launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
     recipe = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"
     if launcher not in ("no", recipe):

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .lr_schedule import schedule_kwargs
+
 
 @dataclass(frozen=True)
 class Range:
@@ -345,8 +347,6 @@ def _dry_run_optimizer(config: Any, decay_ratio: float | None) -> str | None:
         optimizer = cls([param], **kwargs)
     except (ValueError, TypeError, RuntimeError) as err:
         return f"optim {optim!r} rejects its settings: {_first_line(err)}; fix optim_args or the optimizer's fields"
-    from .optim import schedule_kwargs
-
     name = getattr(config.lr_scheduler_type, "value", config.lr_scheduler_type)
     kwargs = schedule_kwargs(config, 10, decay_ratio)
     try:
