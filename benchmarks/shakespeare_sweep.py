@@ -31,10 +31,11 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZ
 CONFIG = ROOT / "recipes" / "configs" / "pretrain" / "shakespeare.yaml"
 # "before": the config as issue 14 found it, written from the current one without the keys added since (sdpa
 # attention, no compile, cosine schedule; gelu_new is not a config key and stays the new gelu_pytorch_tanh, the same
-# function in one kernel). Every other variant is the current config plus one change.
+# function in one kernel). A variant named before* is that config plus its flags; every other variant is the current
+# config plus its flags.
 BEFORE = {"drop": ["attn_implementation", "torch_compile", "lr_decay_ratio"], "set": {"lr_scheduler_type": "cosine"}}
 VARIANTS = {
-    "before": "(the config before issue 14)",
+    "before": "",
     "current": "",
     "dropout0.1": "--dropout 0.1",
     "dropout0.2": "--dropout 0.2",
@@ -96,7 +97,8 @@ def main() -> None:
     variants = dict(VARIANTS)
     variants.update(v.split("=", 1) for v in args.variant)
     if args.list:
-        print("\n".join(f"{k:16s} {v or '(the config as it is)'}" for k, v in variants.items()))
+        for k, v in variants.items():
+            print(f"{k:20s} {'before.yaml' if k.startswith('before') else 'shakespeare.yaml'} {v}")
         return
     if not (DATA / "tinyshakespeare" / "input.txt").is_file():
         print(f"skipped: {DATA}/tinyshakespeare/input.txt not found")
@@ -115,10 +117,10 @@ def main() -> None:
     rows = []
     for name in args.variants:
         out = work / name
-        config, flags = (before_config(work), []) if name == "before" else (CONFIG, variants[name].split())
+        config = before_config(work) if name.startswith("before") else CONFIG
         cmd = [sys.executable, "recipes/pretrain.py", "--config", str(config),
                "--tokenizer_name", str(tokenizer), "--train_file", str(train), "--validation_file", str(val),
-               "--output_dir", str(out), "--overwrite", "--report_to", "none", *flags]  # fmt: skip
+               "--output_dir", str(out), "--overwrite", "--report_to", "none", *variants[name].split()]  # fmt: skip
         if args.minutes is not None:
             cmd += ["--max_train_minutes", str(args.minutes)]
         wall = run(cmd, work / f"{name}.log", args.threads)

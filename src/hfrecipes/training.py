@@ -171,19 +171,30 @@ def fix_budget_speed_metrics(trainer, train_result) -> None:
             entry.update(fixed)
 
 
+def language_model_scores(nll_sum, num_tokens, num_bytes) -> dict[str, float]:
+    """Token-weighted ``loss`` (mean NLL per token, nats), ``perplexity`` and ``bits_per_byte`` (total NLL over
+    ln 2 x the UTF-8 bytes the tokens stand for: the figure that compares models with different tokenizers), from
+    per-sequence sums."""
+    total_nll, tokens, n_bytes = math.fsum(nll_sum), sum(num_tokens), sum(num_bytes)
+    loss = total_nll / tokens if tokens else float("nan")
+    return {
+        "loss": loss,
+        "perplexity": math.exp(loss) if loss < 700 else float("inf"),  # a diverged run: inf, not an OverflowError
+        "bits_per_byte": total_nll / (math.log(2) * n_bytes) if n_bytes else float("nan"),
+    }
+
+
 def language_model_metrics(tokenizer):
-    """``(preprocess_logits_for_metrics, compute_metrics)`` giving perplexity and bits per byte via our module.
+    """``(preprocess_logits_for_metrics, compute_metrics)`` giving perplexity and bits per byte.
 
     Logits are reduced to per-sequence sums inside the eval loop, so memory does not grow with the vocab.
     """
     import torch
     import torch.nn.functional as F
 
-    from .metrics import load_metric
     from .tokenization import token_byte_lengths
 
     byte_lengths = torch.as_tensor(token_byte_lengths(tokenizer))
-    metric = load_metric("language_modeling")
 
     def preprocess_logits_for_metrics(logits, labels):
         if isinstance(logits, tuple):
@@ -197,11 +208,7 @@ def language_model_metrics(tokenizer):
 
     def compute_metrics(eval_pred):
         sums = eval_pred.predictions
-        out = metric.compute(
-            nll_sum=sums[:, 0].tolist(),
-            num_tokens=sums[:, 1].astype("int64").tolist(),
-            num_bytes=sums[:, 2].astype("int64").tolist(),
-        )
+        out = language_model_scores(sums[:, 0].tolist(), sums[:, 1].astype("int64"), sums[:, 2].astype("int64"))
         return {"perplexity": out["perplexity"], "bits_per_byte": out["bits_per_byte"]}
 
     return preprocess_logits_for_metrics, compute_metrics

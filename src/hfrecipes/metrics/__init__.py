@@ -1,4 +1,4 @@
-"""Evaluate modules shipped with hfrecipes, loadable offline: ``load_metric("language_modeling")``."""
+"""Evaluate modules shipped with hfrecipes, loadable offline: ``load_metric("glue", config_name="sst2")``."""
 
 from __future__ import annotations
 
