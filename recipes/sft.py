@@ -78,6 +78,7 @@ def main(argv=None):
         logger.warning("max_length capped to the model's context, %d", context_length(model))
         training_args.max_length = context_length(model)
 
+    logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
     # --- trainer: labels are -100 outside the assistant turns with assistant_only_loss (our configs set it)
     # The loss before training is evaluated inside train() (eval_on_start): an evaluate() before train() marks the
     # model prepared for accelerate, which then skips the DDP wrap, and each process would train on its own.

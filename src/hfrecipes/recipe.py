@@ -47,7 +47,6 @@ def start(training_args: Any, overwrite: bool, max_train_minutes: float | None =
     out, resume = prepare_output_dir(training_args, overwrite)
     if max_train_minutes and training_args.max_steps <= 0:
         training_args.max_steps = UNBOUNDED_STEPS
-    logger.info("Process %d of %d (%s)", training_args.process_index, training_args.world_size, training_args.device)
     return Run(out, resume, hub, max_train_minutes or None)
 
 
@@ -57,6 +56,8 @@ def train(trainer: Any, run: Run) -> Any:
     from .runs import staged_save
     from .training import fix_budget_speed_metrics
 
+    args = trainer.args
+    logger.info("Process %d of %d (%s)", args.process_index, args.world_size, args.device)
     train_result = trainer.train(resume_from_checkpoint=run.resume)
     if run.budget_minutes:
         fix_budget_speed_metrics(trainer, train_result)
