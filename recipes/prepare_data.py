@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hfrecipes.config import UserError, cli_main, config_to_dict, parse_config
 from hfrecipes.hub import HubArguments, hub_target, push_folder
-from hfrecipes.prep import WORK_DIR, PrepareDataArguments
+from hfrecipes.prep_config import WORK_DIR, PrepareDataArguments
 from hfrecipes.runs import claim_output_dir, is_main_process, save_run_config
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "prepare_data" / "default.yaml"

@@ -52,7 +52,6 @@ class OptimizerArguments:
             "kept under --max_train_minutes."
         },
     )
-
     lr_reference_batch_size: int | None = field(
         default=None,
         metadata={
@@ -85,13 +84,7 @@ def prepare_optimizer(opt_args: OptimizerArguments, training_args: Any) -> dict[
     if opt_args.matrix_optimizer == "muon" and (training_args.deepspeed or training_args.fsdp):
         raise UserError("matrix_optimizer muon runs on one process or DDP, not under FSDP or DeepSpeed; use adamw")
     if opt_args.lr_reference_batch_size is not None:
-        factor = batch_lr_factor(opt_args, training_args)
-        training_args.learning_rate *= factor
-        if opt_args.muon_learning_rate is not None:
-            opt_args.muon_learning_rate *= factor
-        # run_config.yaml then holds the scaled rate at this run's batch: read back, it scales again from there
-        batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
-        opt_args.lr_reference_batch_size = batch * training_args.world_size
+        scale_to_batch(opt_args, training_args)
     if opt_args.lr_decay_ratio is not None:
         total = training_args.max_steps if training_args.max_steps > 0 else 1
         training_args.lr_scheduler_kwargs = schedule_kwargs(training_args, total, opt_args.lr_decay_ratio)
@@ -102,19 +95,21 @@ def prepare_optimizer(opt_args: OptimizerArguments, training_args: Any) -> dict[
     return {"optimizer_cls_and_kwargs": (MuonFactory, kwargs)}
 
 
-def batch_lr_factor(opt_args: OptimizerArguments, training_args: Any) -> float:
-    """The learning-rate factor from ``lr_reference_batch_size`` to this run's global batch."""
+def scale_to_batch(opt_args: OptimizerArguments, training_args: Any) -> None:
+    """Scales ``learning_rate`` (and ``muon_learning_rate``) from ``lr_reference_batch_size`` to this run's global
+    batch. The reference becomes this run's batch, so run_config.yaml, read back, scales again from the scaled rate."""
     batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
-    ratio = batch * training_args.world_size / opt_args.lr_reference_batch_size
+    batch *= training_args.world_size
+    ratio = batch / opt_args.lr_reference_batch_size
     factor = ratio if opt_args.lr_batch_scaling == "linear" else math.sqrt(ratio)
     logger.info(
         "learning rate x %.3g: global batch %d vs lr_reference_batch_size %d (%s scaling)",
-        factor,
-        round(ratio * opt_args.lr_reference_batch_size),
-        opt_args.lr_reference_batch_size,
-        opt_args.lr_batch_scaling,
-    )
-    return factor
+        factor, batch, opt_args.lr_reference_batch_size, opt_args.lr_batch_scaling,
+    )  # fmt: skip
+    training_args.learning_rate *= factor
+    if opt_args.muon_learning_rate is not None:
+        opt_args.muon_learning_rate *= factor
+    opt_args.lr_reference_batch_size = batch
 
 
 class MuonWithRest(torch.optim.Optimizer):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
-from .prep_config import WORK_DIR, PrepareDataArguments  # recipes/prepare_data.py imports both from here
+from .prep_config import WORK_DIR, PrepareDataArguments
 
 # ------------------------------------------------------------------------------------------------------- stages
 

@@ -27,7 +27,6 @@ class Run:
     resume: str | bool | None = None
     hub: Any = None  # hfrecipes.hub.HubTarget, or None without --push_to_hub
     budget_minutes: float | None = None
-    repo_type: str = "model"
 
 
 def start(training_args: Any, overwrite: bool, max_train_minutes: float | None = None) -> Run:
@@ -98,4 +97,4 @@ def finish(run: Run, results: dict[str, Any], summary: str, main_process: bool =
     write_model_card(run.out, repo_id=run.hub and run.hub.repo_id, **card)
     print(summary)
     if run.hub:
-        print(f"Pushed to {push_folder(run.out, run.hub.repo_id, run.hub.private, repo_type=run.repo_type)}")
+        print(f"Pushed to {push_folder(run.out, run.hub.repo_id, run.hub.private)}")

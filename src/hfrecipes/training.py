@@ -154,8 +154,6 @@ def add_time_budget(trainer, minutes: float, decay_ratio: float | None = None) -
 def fix_budget_speed_metrics(trainer, train_result) -> None:
     """The Trainer computes samples/s from the placeholder max_steps; recompute them from the steps really run
     (``transformers.trainer_utils.speed_metrics`` over the run's own runtime)."""
-    import time
-
     from transformers.trainer_utils import speed_metrics
 
     args, state = trainer.args, trainer.state
