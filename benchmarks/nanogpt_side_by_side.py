@@ -105,6 +105,7 @@ VARIANTS = {
     "compile_eager_attn": (BEFORE | COMPILE | EAGER, GELU_NEW),
     "fp32_compile_eager_attn": (BEFORE | FP32 | COMPILE | EAGER, GELU_NEW),
     "shipped": ({}, []),
+    "shipped_sdpa": ({"attn_implementation": "sdpa"}, []),  # in fp32 (a CPU without bf16) sdpa may be the faster one
     "shipped_max_autotune": ({"torch_compile_mode": "max-autotune-no-cudagraphs"}, []),
 }
 
@@ -381,6 +382,7 @@ def main():
     total = args.steps + args.warmup
     jobs = [(vocab, variant) for vocab in tokenizers for variant in args.variants]
     nano_out = args.work / "runs" / "nanogpt.json"
+    nano_out.parent.mkdir(parents=True, exist_ok=True)  # a fresh work folder: nanoGPT runs before any recipe run
     nano_runs, runs, loads = [], {}, [load_average()]  # runs: key -> one summary per round
     for r in range(args.rounds):
         pending = []  # recipe runs since the last nanoGPT run: each is compared with the nanoGPT runs around it

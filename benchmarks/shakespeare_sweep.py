@@ -48,6 +48,7 @@ VARIANTS = {
     "batch8_sqrt": "--per_device_train_batch_size 8 --lr_reference_batch_size 16",
     "lr1e-3": "--learning_rate 1e-3",
     "lr4e-3": "--learning_rate 4e-3",
+    "sdpa": "--attn_implementation sdpa",  # the faster attention in fp32 (a CPU without bf16), eager's in bf16
 }
 
 

@@ -341,6 +341,33 @@ def test_selection_split_is_carved_from_train_only(tmp_path):
     assert "selection" not in load(3, validation_file=dev)
 
 
+def test_held_out_rows_leave_none_of_their_phrases_in_train(tmp_path):
+    """SST-2-style treebank rows (each sentence and its labelled phrases): only whole sentences are held out, for the
+    selection split and for a carved validation split alike, and their phrases, in any case, leave train."""
+    from hfrecipes.classification import ClassificationDataArguments, load_classification_datasets
+
+    rows = []
+    for i in range(40):
+        label = "pos" if i % 2 else "neg"
+        words = (f"film{i} was good and the cast{i} shone" if i % 2 else f"film{i} was dull ; cast{i} too").split()
+        rows += [(" ".join(words[a:b]), label) for a in range(len(words)) for b in range(a + 2, a + 4)]
+        rows.append((" ".join(words).upper(), label))  # the sentence, in another case
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    (tmp_path / "dev.csv").write_text("text,label\nfine,pos\nbad,neg\n")
+    for split, kwargs in (
+        ("selection", {"selection_split_percentage": 5, "validation_file": [str(tmp_path / "dev.csv")]}),
+        ("validation", {"validation_split_percentage": 5}),
+    ):
+        args = ClassificationDataArguments(train_file=[str(tmp_path / "train.csv")], **kwargs)
+        raw = load_classification_datasets(args, seed=0)[0]
+        held, train = raw[split]["text"], raw["train"]["text"]
+        assert len(held) == round(0.05 * len(rows)) and all(t.isupper() for t in held)  # whole sentences only
+        if split == "selection":  # 480 rows, 200 neg and 280 pos: 24 held out, each class its share
+            assert np.bincount(raw[split]["label"]).tolist() == [10, 14]
+        inside = [t for t, _ in rows if t not in held and any(f" {t.lower()} " in f" {h.lower()} " for h in held)]
+        assert inside and sorted(train) == sorted(t for t, _ in rows if t not in held and t not in inside)
+
+
 @pytest.mark.slow
 def test_early_stopping_stops_and_the_best_checkpoint_is_saved(reviews, tiny_lm, tmp_path):
     """Patience 1 and a threshold accuracy cannot beat: training stops at the second evaluation. At a learning rate

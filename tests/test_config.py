@@ -44,6 +44,24 @@ def test_precedence_defaults_yaml_cli(tmp_path):
     assert (a.lr, a.name) == (0.1, "a")
 
 
+def test_bf16_on_a_cpu_without_bf16_instructions_trains_in_fp32(monkeypatch, caplog, tmp_path):
+    """bf16 with use_cpu is the fast path on CPUs with AVX-512/AMX and a 50-80x slower one on the others (an AVX2
+    EPYC, say): there the config trains in fp32, with a warning, and the resolved config says so."""
+    import torch
+    from transformers import TrainingArguments
+
+    argv = ["--output_dir", str(tmp_path), "--bf16", "true", "--use_cpu", "true", "--report_to", "none"]
+    for has_bf16 in (True, False):
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda has_bf16=has_bf16: has_bf16)
+        caplog.clear()
+        (args,) = parse_config([TrainingArguments], argv)
+        assert args.bf16 is has_bf16 and args.use_cpu
+        assert ("bf16 is off: this CPU has no bf16 instructions" in caplog.text) is not has_bf16
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    (args,) = parse_config([TrainingArguments], ["--output_dir", str(tmp_path), "--report_to", "none"])
+    assert not args.bf16  # nothing asked, nothing said
+
+
 def test_default_config_used_without_flag(tmp_path):
     cfg = write(tmp_path, "steps: 7\n")
     (a, _) = parse_config([A, B], [], default_config=cfg)

@@ -100,7 +100,7 @@ def test_launcher_precision_other_than_the_recipes_stops_before_loading(recipe, 
     assert "--bf16 true" in str(err.value) and 'mixed_precision: "no"' in str(err.value)
     assert not (tmp_path / "out").exists()  # stopped before claiming the output folder
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
-    with pytest.raises(UserError, match="mixed_precision 'fp16' but the recipe's config trains in bf16"):
+    with pytest.raises(UserError, match="mixed_precision 'fp16' but the recipe's config trains in (bf16|fp32)"):
         load_recipe(recipe).main([*model, "--bf16", "true", "--use_cpu", "true", "--output_dir", str(tmp_path)])
 
 

@@ -154,9 +154,10 @@ def load_classification_datasets(args: ClassificationDataArguments, seed: int = 
         raw = load_python_docs_task()
         task = ClassificationTask(PYTHON_DOCS_TASK, "text", None, _names(raw))
 
+    columns = [c for c in (task.text_column, task.text_pair_column) if c]
     if "validation" not in raw and args.validation_split_percentage > 0:
-        split = raw["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=seed)
-        raw = DatasetDict({**raw, "train": split["train"], "validation": split["test"]})
+        kept, held, _ = hold_out(raw["train"], args.validation_split_percentage / 100, seed, columns)
+        raw = DatasetDict({**raw, "train": kept, "validation": held})
     limits = {"train": args.max_train_samples, "validation": args.max_eval_samples, "test": args.max_predict_samples}
     for split in list(raw):
         n = limits.get(split.split("_")[0])
@@ -165,16 +166,16 @@ def load_classification_datasets(args: ClassificationDataArguments, seed: int = 
     if len(raw["train"]) == 0:
         raise UserError("the training data is empty; check --train_file")
     if args.selection_split_percentage > 0:
-        raw = carve_selection_split(raw, args.selection_split_percentage, seed)
+        raw = carve_selection_split(raw, args.selection_split_percentage, seed, columns)
     return raw, task
 
 
-def carve_selection_split(raw, percentage: float, seed: int):
+def carve_selection_split(raw, percentage: float, seed: int, columns: list[str]):
     """``raw`` with ``percentage`` % of its ``train`` rows moved to a ``selection`` split (train keeps the rest).
 
-    Stratified by label for classes (each class keeps its share in both parts), so a small split does not tilt the
-    accuracy it selects on; plain random for regression. Fixed by ``seed``. Carved after ``max_train_samples``, from
-    train only: the validation and test splits are never read.
+    Drawn by ``hold_out`` (no part of a held-out row stays in train), stratified by label for classes (each class keeps
+    its share in both parts, so a small split does not tilt the accuracy it selects on), fixed by ``seed``. Carved
+    after ``max_train_samples``, from train only: the validation and test splits are never read.
     """
     from datasets import ClassLabel, DatasetDict
 
@@ -185,14 +186,69 @@ def carve_selection_split(raw, percentage: float, seed: int):
             f"selection_split_percentage {percentage:g} of {len(train)} training rows is less than one row; "
             "raise it, or set 0 to select on the validation set"
         )
-    stratify = "label" if isinstance(train.features.get("label"), ClassLabel) else None
-    try:
-        parts = train.train_test_split(test_size=size, seed=seed, stratify_by_column=stratify)
-    except ValueError as err:  # a class too small to be in both parts
-        logger.warning("Selection split not stratified (%s)", str(err).splitlines()[0].rstrip("."))
-        parts = train.train_test_split(test_size=size, seed=seed)
-    logger.info("Selection split: %d of %d training rows (%g%%)", len(parts["test"]), len(train), percentage)
-    return DatasetDict({**raw, "train": parts["train"], "selection": parts["test"]})
+    stratify = isinstance(train.features.get("label"), ClassLabel)
+    kept, held, parts = hold_out(train, size, seed, columns, stratify)
+    logger.info(
+        "Selection split: %d of %d training rows (%g%%); %d training rows that are parts of them left train",
+        len(held),
+        len(train),
+        percentage,
+        parts,
+    )
+    return DatasetDict({**raw, "train": kept, "selection": held})
+
+
+def hold_out(ds, size: float, seed: int, columns: list[str], stratify: bool = False):
+    """``(kept, held, n_parts)``: a share ``size`` of ``ds``'s rows held out, with no part of them left in ``kept``.
+
+    Treebank-style data (SST-2's train split holds every sentence *and* its labelled sub-phrases) leaks through a
+    random split: a held-out sentence's phrases stay in train, so the held-out score is optimistic and model selection
+    favours memorising them. So the held-out rows are drawn, in a random order fixed by ``seed``, from the rows that
+    occur inside no other row (whole words, case-insensitive, over ``columns`` joined), and the rows of ``ds`` that
+    occur inside a held-out row (its phrases, its duplicates) are dropped (``n_parts``). Data without such rows gets a
+    plain random split. With ``stratify`` each class of the ``label`` column keeps its share of the held-out rows.
+    """
+    import numpy as np
+
+    rows = zip(*(ds[c] for c in columns), strict=True)
+    texts = [" " + " ".join(" ||| ".join(map(str, row)).lower().split()) + " " for row in rows]
+    rows_of_word: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        for word in set(text.split()):
+            rows_of_word.setdefault(word, []).append(i)
+
+    def inside_another(i: int) -> bool:
+        words = set(texts[i].split())
+        if not words:
+            return True
+        rarest = min(words, key=lambda w: len(rows_of_word[w]))  # any row holding row i holds its rarest word too
+        return any(j != i and texts[i] in texts[j] for j in rows_of_word[rarest])
+
+    n = max(1, round(size * len(ds)))
+    if n >= len(ds):
+        raise UserError(f"{len(ds)} training rows are too few to hold out {size * 100:g}%; give a validation file")
+    labels = np.asarray(ds["label"]) if stratify else np.zeros(len(ds), dtype=int)
+    counts = np.bincount(labels)
+    quota = np.floor(n * counts / len(ds)).astype(int)
+    for c in np.argsort(-(n * counts / len(ds) - quota), kind="stable")[: n - quota.sum()]:  # largest remainders
+        quota[c] += 1
+    held = []
+    for i in np.random.default_rng(seed).permutation(len(ds)).tolist():
+        if quota[labels[i]] > 0 and not inside_another(i):
+            held.append(i)
+            quota[labels[i]] -= 1
+            if len(held) == n:
+                break
+    if not held:
+        raise UserError(f"every one of the {len(ds)} training rows occurs inside another; there is none to hold out")
+    if len(held) < n:
+        logger.warning("Only %d of the %d rows to hold out occur inside no other row; holding out those", len(held), n)
+    held.sort()
+    held_text, held_set = "\n".join(texts[i] for i in held), set(held)
+    kept = [i for i in range(len(ds)) if i not in held_set and texts[i] not in held_text]
+    if not kept:
+        raise UserError(f"holding out {len(held)} rows leaves no training rows (the others are parts of them)")
+    return ds.select(kept), ds.select(held), len(ds) - len(kept) - len(held)
 
 
 def _glue_tsv_files(args, glue: GlueTask) -> dict[str, list[Path]] | None:

@@ -141,7 +141,7 @@ class _Parser:
                 return f"--{key}"
             return f"'{key}' in {config_path}"
 
-        from .validation import check_machine, check_namespace, check_optimizer, declared_types
+        from .validation import check_machine, check_namespace, check_optimizer, cpu_without_bf16, declared_types
 
         fields = {f.name: f for cls in self.dataclass_types for f in dataclasses.fields(cls)}
         types = declared_types(self.dataclass_types)
@@ -149,6 +149,12 @@ class _Parser:
             vars(namespace)
         ):
             raise UserError(problem)
+        if cpu_without_bf16(vars(namespace)):  # a config asking for bf16 on a CPU asks for speed: fp32 is that here
+            logger.warning(
+                "bf16 is off: this CPU has no bf16 instructions (AVX-512 or AMX), where bf16 runs many times slower "
+                "than fp32; training in fp32"
+            )
+            args = [*args, *(a for key in ("bf16", "bf16_full_eval") if key in actions for a in (f"--{key}", "false"))]
         try:
             outputs = self.parser.parse_args_into_dataclasses(args=args, look_for_args_file=False)
         except (ValueError, TypeError) as err:  # raised by a dataclass __post_init__

@@ -318,6 +318,19 @@ def check_machine(values: dict[str, Any]) -> str | None:
     return None
 
 
+def cpu_without_bf16(values: dict[str, Any]) -> bool:
+    """True when ``values`` ask for bf16 on the CPU (``use_cpu``) and this CPU has no bf16 kernels (oneDNN's need
+    AVX-512 or AMX): there PyTorch's bf16 matmuls fall back to a scalar loop some 50-80x slower than fp32."""
+    if not (values.get("bf16") or values.get("bf16_full_eval")) or not values.get("use_cpu"):
+        return False
+    import torch
+
+    try:
+        return not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without the check: leave bf16 as asked
+        return False
+
+
 def check_optimizer(config: Any, decay_ratio: float | None = None) -> str | None:
     """The optimizer and LR schedule of a built ``TrainingArguments`` (or subclass), built as the Trainer would
     (``decay_ratio``: ``OptimizerArguments.lr_decay_ratio``, which sets the WSD decay steps)."""
