@@ -362,10 +362,16 @@ def test_held_out_rows_leave_none_of_their_phrases_in_train(tmp_path):
         raw = load_classification_datasets(args, seed=0)[0]
         held, train = raw[split]["text"], raw["train"]["text"]
         assert len(held) == round(0.05 * len(rows)) and all(t.isupper() for t in held)  # whole sentences only
-        if split == "selection":  # 480 rows, 200 neg and 280 pos: 24 held out, each class its share
-            assert np.bincount(raw[split]["label"]).tolist() == [10, 14]
+        if split == "selection":  # 560 rows, 260 neg and 300 pos: 28 held out, each class its share
+            assert np.bincount(raw[split]["label"]).tolist() == [13, 15]
         inside = [t for t, _ in rows if t not in held and any(f" {t.lower()} " in f" {h.lower()} " for h in held)]
         assert inside and sorted(train) == sorted(t for t, _ in rows if t not in held and t not in inside)
+    # A row's duplicates are held out with it (a row inside its duplicate is still a whole row): 10 rows of 4 texts.
+    (tmp_path / "dups.csv").write_text("text,label\n" + "nice film,pos\nbad film,neg\ngood,pos\nawful,neg\n" * 10)
+    args = ClassificationDataArguments(train_file=[str(tmp_path / "dups.csv")], validation_split_percentage=5)
+    raw = load_classification_datasets(args, seed=0)[0]
+    assert len(set(raw["validation"]["text"])) == 1 and len(raw["validation"]) == 10 and len(raw["train"]) == 30
+    assert not set(raw["validation"]["text"]) & set(raw["train"]["text"])
 
 
 @pytest.mark.slow

@@ -204,16 +204,18 @@ def hold_out(ds, size: float, seed: int, columns: list[str], stratify: bool = Fa
     Treebank-style data (SST-2's train split holds every sentence *and* its labelled sub-phrases) leaks through a
     random split: a held-out sentence's phrases stay in train, so the held-out score is optimistic and model selection
     favours memorising them. So the held-out rows are drawn, in a random order fixed by ``seed``, from the rows that
-    occur inside no other row (whole words, case-insensitive, over ``columns`` joined), and the rows of ``ds`` that
-    occur inside a held-out row (its phrases, its duplicates) are dropped (``n_parts``). Data without such rows gets a
-    plain random split. With ``stratify`` each class of the ``label`` column keeps its share of the held-out rows.
+    occur inside no other row (whole words, case-insensitive, over ``columns`` joined), a row's duplicates held out
+    with it, and the rows of ``ds`` that occur inside a held-out row (its phrases) are dropped (``n_parts``). Data
+    without such rows gets a plain random split. With ``stratify`` each class of the ``label`` column keeps its share.
     """
     import numpy as np
 
     rows = zip(*(ds[c] for c in columns), strict=True)
     texts = [" " + " ".join(" ||| ".join(map(str, row)).lower().split()) + " " for row in rows]
     rows_of_word: dict[str, list[int]] = {}
+    rows_of_text: dict[str, list[int]] = {}
     for i, text in enumerate(texts):
+        rows_of_text.setdefault(text, []).append(i)
         for word in set(text.split()):
             rows_of_word.setdefault(word, []).append(i)
 
@@ -222,7 +224,7 @@ def hold_out(ds, size: float, seed: int, columns: list[str], stratify: bool = Fa
         if not words:
             return True
         rarest = min(words, key=lambda w: len(rows_of_word[w]))  # any row holding row i holds its rarest word too
-        return any(j != i and texts[i] in texts[j] for j in rows_of_word[rarest])
+        return any(texts[j] != texts[i] and texts[i] in texts[j] for j in rows_of_word[rarest])
 
     n = max(1, round(size * len(ds)))
     if n >= len(ds):
@@ -232,19 +234,22 @@ def hold_out(ds, size: float, seed: int, columns: list[str], stratify: bool = Fa
     quota = np.floor(n * counts / len(ds)).astype(int)
     for c in np.argsort(-(n * counts / len(ds) - quota), kind="stable")[: n - quota.sum()]:  # largest remainders
         quota[c] += 1
-    held = []
+    held: list[int] = []
+    held_set: set[int] = set()
     for i in np.random.default_rng(seed).permutation(len(ds)).tolist():
-        if quota[labels[i]] > 0 and not inside_another(i):
-            held.append(i)
-            quota[labels[i]] -= 1
-            if len(held) == n:
+        if quota[labels[i]] > 0 and i not in held_set and not inside_another(i):
+            for j in rows_of_text[texts[i]]:  # the row and its duplicates
+                held.append(j)
+                held_set.add(j)
+                quota[labels[j]] -= 1
+            if len(held) >= n:
                 break
     if not held:
         raise UserError(f"every one of the {len(ds)} training rows occurs inside another; there is none to hold out")
     if len(held) < n:
         logger.warning("Only %d of the %d rows to hold out occur inside no other row; holding out those", len(held), n)
     held.sort()
-    held_text, held_set = "\n".join(texts[i] for i in held), set(held)
+    held_text = "\n".join(texts[i] for i in held)
     kept = [i for i in range(len(ds)) if i not in held_set and texts[i] not in held_text]
     if not kept:
         raise UserError(f"holding out {len(held)} rows leaves no training rows (the others are parts of them)")
