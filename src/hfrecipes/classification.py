@@ -234,21 +234,18 @@ def hold_out(ds, size: float, seed: int, columns: list[str], stratify: bool = Fa
     quota = np.floor(n * counts / len(ds)).astype(int)
     for c in np.argsort(-(n * counts / len(ds) - quota), kind="stable")[: n - quota.sum()]:  # largest remainders
         quota[c] += 1
-    held: list[int] = []
     held_set: set[int] = set()
     for i in np.random.default_rng(seed).permutation(len(ds)).tolist():
         if quota[labels[i]] > 0 and i not in held_set and not inside_another(i):
-            for j in rows_of_text[texts[i]]:  # the row and its duplicates
-                held.append(j)
-                held_set.add(j)
-                quota[labels[j]] -= 1
-            if len(held) >= n:
+            held_set.update(rows_of_text[texts[i]])  # the row and its duplicates
+            np.subtract.at(quota, labels[rows_of_text[texts[i]]], 1)
+            if len(held_set) >= n:
                 break
+    held = sorted(held_set)
     if not held:
         raise UserError(f"every one of the {len(ds)} training rows occurs inside another; there is none to hold out")
     if len(held) < n:
         logger.warning("Only %d of the %d rows to hold out occur inside no other row; holding out those", len(held), n)
-    held.sort()
     held_text = "\n".join(texts[i] for i in held)
     kept = [i for i in range(len(ds)) if i not in held_set and texts[i] not in held_text]
     if not kept:
