@@ -16,7 +16,8 @@ Model selection never looks at the validation (dev) set: `--selection_split_perc
 label, fixed by the seed) as the Trainer's eval set, which `--load_best_model_at_end` and `--early_stopping_patience`
 use (its figures go to results.json as selection_*); the dev set is scored once, with the model selected.
 `--pooling mean` reads the mean of the hidden states instead of the last token (see hfrecipes/pooling.py for how the
-saved model loads); `--dropout`, `--classifier_dropout` and `--label_smoothing_factor` regularise the fine-tune.
+saved model loads); `--dropout`, `--classifier_dropout` and `--label_smoothing_factor` regularise the fine-tune;
+`--freeze_embeddings` keeps the pretrained embeddings fixed.
 """
 
 import logging
@@ -62,6 +63,10 @@ class ClassifyArguments:
     )
     classifier_dropout: float = field(
         default=0.0, metadata={"help": "Dropout on the features the classification head reads (training only)."}
+    )
+    freeze_embeddings: bool = field(
+        default=False,
+        metadata={"help": "Keep the pretrained token (and position) embeddings fixed while fine-tuning."},
     )
     early_stopping_patience: int = field(
         default=0,
@@ -121,6 +126,7 @@ def main(argv=None):
         classification_metrics,
         classifier_options,
         end_with_eos,
+        freeze_embeddings,
         load_classification_datasets,
         tokenize_dataset,
         write_predictions,
@@ -147,6 +153,8 @@ def main(argv=None):
     )
     if args.classifier_dropout:
         add_classifier_dropout(model, args.classifier_dropout)
+    if args.freeze_embeddings:
+        logger.info("Embeddings frozen: %d parameters stay as pretrained", freeze_embeddings(model))
     with training_args.main_process_first(desc="tokenize"):
         encoded = tokenize_dataset(raw, tokenizer, task, data_args.max_seq_length, data_args.num_proc)
 

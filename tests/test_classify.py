@@ -482,6 +482,26 @@ def test_mean_pooled_model_reloads_through_pipeline(reviews, tiny_lm, tmp_path):
     assert json.loads(proc.stdout.split("PREDICTED ")[-1]) == predicted
 
 
+def test_frozen_embeddings_stay_as_pretrained(reviews, tiny_lm, tmp_path):
+    """--freeze_embeddings: the saved classifier's token and position embeddings are the pretrained ones, bit for
+    bit, while the blocks and the head trained (mean pooling: the same for the pooled class)."""
+    from safetensors.torch import load_file
+
+    train, dev, _ = reviews
+    out = tmp_path / "frozen"
+    classify(
+        "--train_file", str(train), "--validation_file", str(dev), "--text_column", "review", "--label_column",
+        "stars", "--model_name_or_path", str(tiny_lm), "--output_dir", str(out), "--pooling", "mean",
+        "--freeze_embeddings", "true",
+    )  # fmt: skip
+    pretrained, tuned = load_file(str(tiny_lm / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    for name in ("transformer.wte.weight", "transformer.wpe.weight"):
+        assert name in tuned and tuned[name].equal(pretrained[name]), name
+    block = "transformer.h.0.mlp.c_fc.weight"
+    assert not tuned[block].equal(pretrained[block])
+    assert tuned["score.weight"].abs().sum() > 0 and results(out)["train_steps"] == 12
+
+
 def test_no_evaluations_turn_model_selection_off(tiny_lm, tmp_path):
     """A quick run with eval_strategy 'no' over a config that selects: nothing to compare, so the last step is kept."""
     from transformers import TrainingArguments

@@ -67,6 +67,28 @@ def test_llama_flops_by_hand():
     assert model_flops_per_token(model, 32) == 6 * n + attention == 837_504
 
 
+def test_attention_dropout_defaults_to_dropout_and_sets_the_attention_weights_alone():
+    from transformers import GPT2Config
+
+    from hfrecipes.modeling import build_gpt2
+
+    def gpt2(**kw) -> GPT2Config:
+        with torch.device("meta"):
+            return build_gpt2(ModelArguments(n_layer=1, n_embd=32, block_size=16, **kw), FakeTokenizer()).config
+
+    same = gpt2(dropout=0.1)
+    assert same.attn_pdrop == same.resid_pdrop == same.embd_pdrop == 0.1
+    apart = gpt2(dropout=0.1, attention_dropout=0.0)
+    assert (apart.attn_pdrop, apart.resid_pdrop, apart.embd_pdrop) == (0.0, 0.1, 0.1)
+    assert gpt2().attn_pdrop == 0.0
+    llama = llama_config(ModelArguments(model_type="llama", dropout=0.1, attention_dropout=0.05), FakeTokenizer())
+    assert llama.attention_dropout == 0.05
+    with pytest.raises(ValueError, match=r"attention_dropout must be in \[0, 1\)"):
+        ModelArguments(attention_dropout=1.0)
+    with pytest.raises(ValueError, match="attention_dropout shapes a new model"):
+        ModelArguments(model_name_or_path="openai-community/gpt2", attention_dropout=0.0)
+
+
 def test_pretrained_llama(llama_lm, tiny_tokenizer):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 

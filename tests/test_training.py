@@ -84,3 +84,17 @@ def test_ratio_valued_logging_eval_and_save_steps_fire_under_a_budget(monkeypatc
     assert (state.logging_steps, state.eval_steps, state.save_steps) == tuple(
         math.ceil(budget.total_steps * r) for r in (0.1, 0.25, 0.5)
     )
+
+
+def test_compiled_cpu_runs_draw_dropout_masks_with_eager_kernels(monkeypatch, tmp_path):
+    """torch_compile on the CPU: inductor falls back to eager's RNG (its own per-element generator made dropout cost
+    most of a step); without torch_compile the inductor config is left as it was."""
+    import torch._inductor.config as inductor
+
+    from hfrecipes.training import eager_random_on_cpu
+
+    monkeypatch.setattr(inductor, "fallback_random", False)
+    eager_random_on_cpu(TrainingArguments(str(tmp_path), use_cpu=True, report_to=[]))
+    assert inductor.fallback_random is False
+    eager_random_on_cpu(TrainingArguments(str(tmp_path), use_cpu=True, torch_compile=True, report_to=[]))
+    assert inductor.fallback_random is True

@@ -431,6 +431,22 @@ def add_classifier_dropout(model, p: float) -> None:
     model.config.classifier_dropout = p
 
 
+def freeze_embeddings(model) -> int:
+    """Keeps the token (and GPT-2's position) embeddings as pretraining left them while the rest fine-tunes.
+
+    A small fine-tuning set moves the rows of the words it holds and leaves the others where pretraining put them, so
+    a test sentence's unseen words no longer sit among the seen ones they resemble; frozen, every row stays in
+    pretraining's space. Returns how many parameters were frozen.
+    """
+    frozen = [model.get_input_embeddings()]
+    backbone = getattr(model, model.base_model_prefix, model)
+    if isinstance(getattr(backbone, "wpe", None), type(frozen[0])):  # GPT-2's learned positions
+        frozen.append(backbone.wpe)
+    for module in frozen:
+        module.requires_grad_(False)
+    return sum(p.numel() for module in frozen for p in module.parameters())
+
+
 def metric_names(task: ClassificationTask) -> list[str]:
     """``loss`` and the ``compute_metrics`` keys for ``task`` (``accuracy``, ``f1``, ``pearson``, ...)."""
     import numpy as np

@@ -63,6 +63,14 @@ class ModelArguments:
         default=None,
         metadata={"help": "From scratch: dropout on residual, embedding, attention (llama: attention_dropout only)."},
     )
+    attention_dropout: float | None = field(
+        default=None,
+        metadata={
+            "help": "From scratch: dropout on the attention weights alone (default: dropout). 0 keeps dropout's "
+            "regularisation on the residual stream at a fraction of its cost: the attention weights are the "
+            "largest tensor it draws random numbers for (block_size x block_size per head)."
+        },
+    )
     n_kv_head: int | None = field(
         default=None,
         metadata={"help": "From scratch, llama: key/value heads, dividing n_head (default n_head; fewer: GQA)."},
@@ -82,7 +90,7 @@ class ModelArguments:
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow code from the Hub (off by default)."})
 
     def __post_init__(self):
-        shape = ["model_type", *SHAPE_DEFAULTS, "n_positions", *LLAMA_FIELDS]
+        shape = ["model_type", *SHAPE_DEFAULTS, "attention_dropout", "n_positions", *LLAMA_FIELDS]
         if self.model_name_or_path is not None:
             given = [name for name in shape if getattr(self, name) is not None]
             if given:
@@ -109,8 +117,11 @@ class ModelArguments:
                 f"block_size ({self.block_size}) exceeds n_positions ({self.n_positions}); "
                 f"lower block_size or raise n_positions"
             )
-        if not 0 <= self.dropout < 1:
-            raise ValueError("dropout must be in [0, 1)")
+        if self.attention_dropout is None:
+            self.attention_dropout = self.dropout
+        for name in ("dropout", "attention_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1)")
         self.model_type = self.model_type or "gpt2"
         if self.model_type not in MODEL_TYPES:
             raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {self.model_type!r}")
@@ -160,7 +171,7 @@ def build_gpt2(args: ModelArguments, tokenizer):
         n_head=args.n_head,
         resid_pdrop=args.dropout,
         embd_pdrop=args.dropout,
-        attn_pdrop=args.dropout,
+        attn_pdrop=args.attention_dropout,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -186,7 +197,7 @@ def llama_config(args: ModelArguments, tokenizer):
         num_key_value_heads=args.n_kv_head,
         max_position_embeddings=args.n_positions,
         rope_parameters={"rope_type": "default", "rope_theta": args.rope_theta},
-        attention_dropout=args.dropout,
+        attention_dropout=args.attention_dropout,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

@@ -32,15 +32,17 @@ class Run:
 def start(training_args: Any, overwrite: bool, max_train_minutes: float | None = None) -> Run:
     """What a Trainer recipe does before it reads any data: the recipe's bf16/fp16 decide (whatever the accelerate
     config), the Hub token is checked now (the push is once, at the end, never the Trainer's mid-run), the seed is
-    set, and the output folder is locked (an unfinished run there resumes). With a time budget and no ``max_steps``
-    the Trainer is given an open-ended step count, which the budget fixes after timing a few steps."""
+    set, compiled graphs on a CPU draw random numbers with eager's kernels, and the output folder is locked (an
+    unfinished run there resumes). With a time budget and no ``max_steps`` the Trainer is given an open-ended step
+    count, which the budget fixes after timing a few steps."""
     from transformers import set_seed
 
     from .hub import hub_target
     from .runs import prepare_output_dir
-    from .training import UNBOUNDED_STEPS, check_precision
+    from .training import UNBOUNDED_STEPS, check_precision, eager_random_on_cpu
 
     check_precision(training_args)
+    eager_random_on_cpu(training_args)
     hub = hub_target(training_args)
     set_seed(training_args.seed)
     out, resume = prepare_output_dir(training_args, overwrite)
