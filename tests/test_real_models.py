@@ -100,6 +100,29 @@ def test_classify_hub_model_on_hub_glue(model, padding, hub, env, tmp_path):
         assert {p["label"] for p in report["predictions"]} <= {"negative", "positive"}
 
 
+@pytest.mark.parametrize("model,pooling", [(LLAMA32, "last"), (QWEN25, "mean")])
+def test_frozen_embeddings_of_hub_models_stay_as_on_the_hub(model, pooling, hub, env, tmp_path):
+    """--freeze_embeddings on Llama 3.2 (no pad token: the table grows a row) and Qwen2.5 (mean pooling): every row
+    the Hub model had is saved as it was there, while the blocks trained."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "frozen"
+    launch(
+        "classify",
+        *["--model_name_or_path", model, "--task_name", "sst2", "--pooling", pooling, *TINY],
+        *["--max_train_samples", "64", "--max_eval_samples", "32", "--max_steps", "4", "--learning_rate", "1e-2"],
+        *["--freeze_embeddings", "true", "--output_dir", str(out)],
+        env=env,
+    )
+    hub_weights = load_file(str(hub.seeded["models"][model] / "model.safetensors"))
+    tuned = load_file(str(out / "model.safetensors"))
+    table = "model.embed_tokens.weight"
+    rows = hub_weights[table].shape[0]
+    assert tuned[table][:rows].equal(hub_weights[table].to(tuned[table].dtype))
+    block = "model.layers.0.mlp.gate_proj.weight"
+    assert not tuned[block].equal(hub_weights[block].to(tuned[block].dtype))
+
+
 # --- SFT: each chat model with its own template, and GPT-2 with none (ChatML cloned in)
 
 

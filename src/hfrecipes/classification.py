@@ -237,8 +237,9 @@ def hold_out(ds, size: float, seed: int, columns: list[str], stratify: bool = Fa
     held_set: set[int] = set()
     for i in np.random.default_rng(seed).permutation(len(ds)).tolist():
         if quota[labels[i]] > 0 and i not in held_set and not inside_another(i):
-            held_set.update(rows_of_text[texts[i]])  # the row and its duplicates
-            np.subtract.at(quota, labels[rows_of_text[texts[i]]], 1)
+            group = rows_of_text[texts[i]]  # the row and its duplicates
+            held_set.update(group)
+            np.subtract.at(quota, labels[group], 1)
             if len(held_set) >= n:
                 break
     held = sorted(held_set)
@@ -438,11 +439,8 @@ def freeze_embeddings(model) -> int:
     a test sentence's unseen words no longer sit among the seen ones they resemble; frozen, every row stays in
     pretraining's space. Returns how many parameters were frozen.
     """
-    frozen = [model.get_input_embeddings()]
-    backbone = getattr(model, model.base_model_prefix, model)
-    if isinstance(getattr(backbone, "wpe", None), type(frozen[0])):  # GPT-2's learned positions
-        frozen.append(backbone.wpe)
-    for module in frozen:
+    frozen = [m for m in (model.get_input_embeddings(), getattr(model.base_model, "wpe", None)) if m is not None]
+    for module in frozen:  # wpe: GPT-2's learned positions
         module.requires_grad_(False)
     return sum(p.numel() for module in frozen for p in module.parameters())
 
